@@ -1,0 +1,45 @@
+# Two commands for a newcomer: `make demo` (set up + complete a sample) and `make test`.
+# Both are idempotent: a second run reuses .venv/ and pip's cached llama-cpp-python wheel.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Portable CPU flags: a native build dies with SIGILL where AMX is advertised but
+# unusable. AVX-512 is added only where this CPU has it. A user's CMAKE_ARGS wins
+# (e.g. CMAKE_ARGS="-DGGML_CUDA=on" make demo).
+AVX512 := $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo "-DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_BF16=ON")
+CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON $(AVX512)
+export CMAKE_ARGS
+
+.PHONY: demo test install lint bench bench-quick clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[model,test,bench]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/copilot-server model
+	$(BIN)/copilot-server demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check copilot_server tests
+
+bench-quick: install
+	$(BIN)/copilot-server bench --quick
+
+bench: install
+	$(BIN)/copilot-server bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""Engines run the model: in-process llama.cpp, or a remote server."""

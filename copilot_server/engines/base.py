@@ -1,0 +1,87 @@
+"""The small interface every engine (in-process llama.cpp, remote HTTP) offers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+# Called with the whole text generated so far; returns True when the suggestion is whole.
+StopCheck = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class FimTokens:
+    """The model's own fill-in-the-middle special tokens (None = the model has none)."""
+
+    prefix: int | None
+    suffix: int | None
+    middle: int | None
+    # Qwen2.5-Coder repo-level context markers; other families leave these None.
+    repo_name: int | None = None
+    file_sep: int | None = None
+
+    @property
+    def available(self) -> bool:
+        return None not in (self.prefix, self.suffix, self.middle)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    path: str
+    name: str
+    architecture: str
+    size_bytes: int
+    n_ctx: int
+    n_ctx_train: int
+    n_gpu_layers: int
+    n_layers: int
+    gpu_offload_supported: bool
+    fim: FimTokens
+    chat_template: str | None
+    eos_token: int | None
+    metadata: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class Generation:
+    """What one model call produced and what it cost."""
+
+    text: str
+    tokens_generated: int
+    prompt_tokens: int
+    # Prompt tokens actually evaluated: the rest came from the KV cache.
+    prompt_tokens_evaluated: int
+    stop_reason: str  # "eos" | "stopped" | "max_tokens" | "cancelled" | "context_full"
+    prompt_ms: float
+    generation_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.prompt_ms + self.generation_ms
+
+
+class CancelledGeneration(Exception):
+    """Raised when a generation's cancel flag was set before it produced a result."""
+
+
+class Engine(Protocol):
+    info: ModelInfo
+
+    def tokenize(self, text: str, *, special: bool = False) -> list[int]: ...
+
+    def detokenize(self, tokens: list[int]) -> str: ...
+
+    def generate(
+        self,
+        prompt: list[int],
+        *,
+        max_tokens: int,
+        should_stop: StopCheck,
+        cancel: threading.Event,
+        temperature: float = 0.0,
+        stop_tokens: frozenset[int] = frozenset(),
+    ) -> Generation: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,225 @@
+"""One in-process llama.cpp model (llama-cpp-python), streamed token by token.
+
+All calls must come from one thread at a time (the completion worker): llama.cpp's
+context is not thread-safe. KV reuse comes from `Llama.generate`, which keeps the
+longest common token prefix with the previous call; we measure that prefix ourselves
+to report how many prompt tokens were really evaluated.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from ..config import ModelSettings
+from .base import FimTokens, Generation, ModelInfo, StopCheck
+from .models import ModelNotFoundError, check_gguf_header
+
+log = logging.getLogger(__name__)
+
+
+def gpu_offload_supported() -> bool:
+    import llama_cpp
+
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def _resolve_gpu_layers(setting: int | str) -> int:
+    if setting == "all":
+        return -1
+    if setting == "auto":
+        return -1 if gpu_offload_supported() else 0
+    return int(setting)
+
+
+def _token_or_none(value: int) -> int | None:
+    return None if value is None or value < 0 else int(value)
+
+
+class LlamaEngine:
+    """Loads a GGUF file once and generates from token lists."""
+
+    def __init__(self, model_path: Path, settings: ModelSettings) -> None:
+        import llama_cpp
+
+        check_gguf_header(model_path)
+        n_gpu_layers = _resolve_gpu_layers(settings.n_gpu_layers)
+        threads = settings.threads or max(1, (os.cpu_count() or 2))
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(model_path),
+                n_ctx=settings.n_ctx,
+                n_batch=settings.n_batch,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=n_gpu_layers,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelNotFoundError(
+                f"llama.cpp could not load {model_path}: {exc}. The file may be corrupt or "
+                "of an architecture this llama.cpp build does not know; delete it to have "
+                "the default rebuilt, or choose another GGUF."
+            ) from None
+        self._lock = threading.Lock()
+        self._previous: list[int] = []
+        self.info = self._read_info(model_path, n_gpu_layers)
+
+    # -- model facts -------------------------------------------------------------------
+
+    def _read_info(self, model_path: Path, n_gpu_layers: int) -> ModelInfo:
+        llm = self._llm
+        meta = {str(k): str(v) for k, v in (llm.metadata or {}).items()}
+        arch = meta.get("general.architecture", "unknown")
+        n_layers = int(meta.get(f"{arch}.block_count", "0") or 0)
+        model = llm._model
+        fim = FimTokens(
+            prefix=_token_or_none(model.token_prefix()),
+            suffix=_token_or_none(model.token_suffix()),
+            middle=_token_or_none(model.token_middle()),
+            repo_name=self._single_special("<|repo_name|>"),
+            file_sep=self._single_special("<|file_sep|>"),
+        )
+        offloaded = n_layers if n_gpu_layers < 0 else min(n_gpu_layers, n_layers)
+        if not gpu_offload_supported():
+            offloaded = 0
+        return ModelInfo(
+            path=str(model_path),
+            name=meta.get("general.name", model_path.stem),
+            architecture=arch,
+            size_bytes=model_path.stat().st_size,
+            n_ctx=llm.n_ctx(),
+            n_ctx_train=int(llm.n_ctx_train()) if hasattr(llm, "n_ctx_train") else 0,
+            n_gpu_layers=offloaded,
+            n_layers=n_layers,
+            gpu_offload_supported=gpu_offload_supported(),
+            fim=fim,
+            chat_template=meta.get("tokenizer.chat_template"),
+            eos_token=_token_or_none(llm.token_eos()),
+            metadata=meta,
+        )
+
+    def _single_special(self, text: str) -> int | None:
+        tokens = self._llm.tokenize(text.encode(), add_bos=False, special=True)
+        return tokens[0] if len(tokens) == 1 else None
+
+    def is_end_of_generation(self, token: int) -> bool:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_token_is_eog(self._llm._model.vocab, token))
+
+    # -- text <-> tokens ---------------------------------------------------------------
+
+    def tokenize(self, text: str, *, special: bool = False) -> list[int]:
+        if not text:
+            return []
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return self._llm.detokenize(tokens).decode("utf-8", errors="replace")
+
+    # -- generation --------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompt: list[int],
+        *,
+        max_tokens: int,
+        should_stop: StopCheck,
+        cancel: threading.Event,
+        temperature: float = 0.0,
+        stop_tokens: frozenset[int] = frozenset(),
+    ) -> Generation:
+        """Stream tokens for `prompt` until EOS, `should_stop`, `cancel` or `max_tokens`.
+
+        The cancel flag is checked between tokens, so a superseded request stops within
+        one token's time (~50 ms here).
+        """
+        with self._lock:
+            return self._generate_locked(prompt, max_tokens, should_stop, cancel, temperature, stop_tokens)
+
+    def _generate_locked(
+        self,
+        prompt: list[int],
+        max_tokens: int,
+        should_stop: StopCheck,
+        cancel: threading.Event,
+        temperature: float,
+        stop_tokens: frozenset[int],
+    ) -> Generation:
+        llm = self._llm
+        room = llm.n_ctx() - len(prompt) - 1
+        if room <= 0:
+            raise ValueError(f"prompt of {len(prompt)} tokens does not fit n_ctx={llm.n_ctx()}")
+        max_tokens = min(max_tokens, room)
+        reused = _common_prefix(llm._input_ids[: llm.n_tokens].tolist(), prompt[:-1])
+        started = time.perf_counter()
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = ""
+        generated = 0
+        first_token_at: float | None = None
+        stop_reason = "max_tokens"
+        if cancel.is_set():
+            return Generation("", 0, len(prompt), 0, "cancelled", 0.0, 0.0)
+        stream = llm.generate(
+            prompt,
+            temp=temperature,
+            top_k=1 if temperature == 0 else 40,
+            top_p=1.0 if temperature == 0 else 0.95,
+            min_p=0.0,
+            repeat_penalty=1.0,
+            reset=True,
+        )
+        try:
+            for token in stream:
+                if first_token_at is None:
+                    first_token_at = time.perf_counter()
+                if cancel.is_set():
+                    stop_reason = "cancelled"
+                    break
+                if token in stop_tokens or self.is_end_of_generation(token):
+                    stop_reason = "eos"
+                    break
+                generated += 1
+                text += decoder.decode(llm.detokenize([token]))
+                if should_stop(text):
+                    stop_reason = "stopped"
+                    break
+                if generated >= max_tokens:
+                    stop_reason = "max_tokens"
+                    break
+                if cancel.is_set():
+                    stop_reason = "cancelled"
+                    break
+        finally:
+            stream.close()
+        ended = time.perf_counter()
+        first = first_token_at or ended
+        return Generation(
+            text=text,
+            tokens_generated=generated,
+            prompt_tokens=len(prompt),
+            prompt_tokens_evaluated=len(prompt) - reused,
+            stop_reason=stop_reason,
+            prompt_ms=(first - started) * 1000,
+            generation_ms=(ended - first) * 1000,
+        )
+
+    def close(self) -> None:
+        llm = getattr(self, "_llm", None)
+        if llm is not None:
+            llm.close()
+            self._llm = None
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

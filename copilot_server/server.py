@@ -1,0 +1,199 @@
+"""pygls wiring only: lifecycle, document sync, and each feature handed to its service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from lsprotocol import types
+from pygls.capabilities import ServerCapabilitiesBuilder
+from pygls.lsp.server import LanguageServer
+
+from . import __version__
+from .completions import CompletionService, Superseded
+from .config import CONFIG_SECTION, Settings, SettingsError
+from .documents import DocumentStore
+from .engines.loader import EngineLoader, EngineState
+from .lsp_edges import (
+    completion_request_from_params,
+    content_changes,
+    encoding_of,
+    inline_items,
+    plain_completion_items,
+)
+from .status import StatusReporter
+
+log = logging.getLogger(__name__)
+
+ACCEPT_COMMAND = "copilot.acceptedSuggestion"
+STATUS_COMMAND = "copilot.status"
+TOGGLE_COMMAND = "copilot.toggle"
+
+
+def _prefer_utf8(client_capabilities: types.ClientCapabilities) -> str:
+    """UTF-8 when the client offers it (no conversion needed), else the LSP default UTF-16."""
+    general = client_capabilities.general
+    offered = (general.position_encodings if general else None) or []
+    if types.PositionEncodingKind.Utf8 in offered:
+        return types.PositionEncodingKind.Utf8
+    return types.PositionEncodingKind.Utf16
+
+
+# pygls takes the client's first listed encoding; we want UTF-8 whenever it is offered.
+ServerCapabilitiesBuilder.choose_position_encoding = classmethod(  # type: ignore[method-assign]
+    lambda cls, caps: _prefer_utf8(caps)
+)
+
+
+class CopilotServer(LanguageServer):
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__("copilot-server", __version__)
+        self.settings = settings or Settings()
+        self.documents = DocumentStore()
+        self.loader = EngineLoader(self.settings)
+        self.completions = CompletionService(self.settings, self.loader)
+        self.status = StatusReporter(self)
+        self.loader.add_listener(self.status.engine_state_changed)
+        self.extensions: dict[str, Any] = {}  # context engine, actions: attached by features
+
+    def apply_settings(self, overrides: dict[str, Any] | None, source: str) -> bool:
+        """Validate and apply; on error keep the previous settings and tell the user."""
+        try:
+            new = self.settings.merged(overrides)
+        except SettingsError as exc:
+            message = f"copilot-server: {exc} (from {source}); previous settings kept."
+            log.warning(message)
+            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=message))
+            return False
+        model_changed = new.model != self.settings.model or new.engine != self.settings.engine
+        self.settings = new
+        self.completions.settings = new
+        logging.getLogger("copilot_server").setLevel(new.log_level.upper())
+        if model_changed and self.loader.engine is not None:
+            self.loader.reload(new)
+        return True
+
+
+def create_server(settings: Settings | None = None) -> CopilotServer:
+    server = CopilotServer(settings)
+    _register(server)
+    return server
+
+
+def _register(server: CopilotServer) -> None:
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: CopilotServer, params: types.InitializeParams) -> None:
+        if params.initialization_options:
+            ls.apply_settings(_section(params.initialization_options), "initializationOptions")
+        ls.loader.start(ls.settings)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: CopilotServer, params: types.InitializedParams) -> None:
+        ls.status.attach(asyncio.get_running_loop())
+        await ls.status.begin_loading_progress()
+        await _pull_configuration(ls)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(ls: CopilotServer, params: types.DidChangeConfigurationParams) -> None:
+        pushed = params.settings
+        if isinstance(pushed, dict) and pushed:
+            ls.apply_settings(_section(pushed), "didChangeConfiguration")
+        else:
+            await _pull_configuration(ls)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: CopilotServer, params: types.DidOpenTextDocumentParams) -> None:
+        doc = params.text_document
+        ls.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: CopilotServer, params: types.DidChangeTextDocumentParams) -> None:
+        changes = content_changes(params.content_changes)
+        ls.documents.change(params.text_document.uri, params.text_document.version, changes, encoding_of(ls))
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: CopilotServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.documents.close(params.text_document.uri)
+        ls.completions.forget_document(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(ls: CopilotServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+        request = completion_request_from_params(ls, params)
+        if request is None:
+            return types.InlineCompletionList(items=[])
+        try:
+            with ls.status.busy():
+                result = await ls.completions.complete(request)
+        except Superseded:
+            return types.InlineCompletionList(items=[])
+        return types.InlineCompletionList(items=inline_items(ls, params, request, result, ACCEPT_COMMAND))
+
+    @server.feature(
+        types.TEXT_DOCUMENT_COMPLETION,
+        types.CompletionOptions(trigger_characters=[".", "(", " "], resolve_provider=False),
+    )
+    async def completion(ls: CopilotServer, params: types.CompletionParams) -> types.CompletionList | None:
+        # Fallback for clients without inline completion (Helix, older set-ups).
+        if _client_has_inline_completion(ls):
+            return None
+        request = completion_request_from_params(ls, params)
+        if request is None:
+            return None
+        try:
+            with ls.status.busy():
+                result = await ls.completions.complete(request)
+        except Superseded:
+            return types.CompletionList(is_incomplete=True, items=[])
+        return plain_completion_items(ls, params, request, result, ACCEPT_COMMAND)
+
+    @server.command(ACCEPT_COMMAND)
+    def accepted(ls: CopilotServer, args: Any = None) -> None:
+        info = args[0] if isinstance(args, list) and args else {}
+        length = int(info.get("length", 0)) if isinstance(info, dict) else 0
+        ls.completions.record_accepted(length)
+        log.info("suggestion accepted (%d chars)", length)
+
+    @server.command(STATUS_COMMAND)
+    def status(ls: CopilotServer, *args: Any) -> dict[str, Any]:
+        return ls.status.snapshot()
+
+    @server.command(TOGGLE_COMMAND)
+    def toggle(ls: CopilotServer, *args: Any) -> dict[str, Any]:
+        enabled = not ls.settings.completion.enabled
+        ls.apply_settings({"completion": {"enabled": enabled}}, "toggle")
+        ls.status.publish()
+        return {"enabled": enabled}
+
+
+def _section(data: Any) -> Any:
+    """Accept either {"copilotServer": {...}} or the section's contents directly."""
+    if isinstance(data, dict) and CONFIG_SECTION in data:
+        return data[CONFIG_SECTION]
+    return data
+
+
+def _client_has_inline_completion(ls: CopilotServer) -> bool:
+    caps = ls.client_capabilities.text_document
+    return bool(caps and caps.inline_completion is not None)
+
+
+async def _pull_configuration(ls: CopilotServer) -> None:
+    workspace_caps = ls.client_capabilities.workspace
+    if not (workspace_caps and workspace_caps.configuration):
+        return
+    try:
+        result = await asyncio.wait_for(
+            ls.workspace_configuration_async(
+                types.ConfigurationParams(items=[types.ConfigurationItem(section=CONFIG_SECTION)])
+            ),
+            timeout=5,
+        )
+    except Exception as exc:  # a client that fails this request must not stop us
+        log.warning("workspace/configuration failed: %s", exc)
+        return
+    if result and isinstance(result[0], dict) and result[0]:
+        ls.apply_settings(result[0], "workspace/configuration")
+
+
+__all__ = ["create_server", "CopilotServer", "EngineState", "EngineLoader"]
