@@ -13,7 +13,7 @@ AVX512 := $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo "-DGGML_AVX
 CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON $(AVX512)
 export CMAKE_ARGS
 
-.PHONY: demo test install lint bench bench-quick clean
+.PHONY: demo test test-vscode install lint bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+	@if [ -f editors/vscode/package.json ]; then $(MAKE) test-vscode; fi
+
+# The VS Code extension: tsc, unit tests against a vscode stub, and a protocol test
+# against the real server (uses .venv/bin/copilot-server).
+test-vscode: install
+	cd editors/vscode && npm ci --no-audit --no-fund && npm test
 
 lint: install
 	$(BIN)/ruff check copilot_server tests

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 
 from .config import Settings
 from .context import Context, plain_context
@@ -148,7 +148,8 @@ class CompletionService:
                 raise Superseded
             prep_started = time.perf_counter()
             context = self.context_builder(request, engine, self.settings)
-            prompt = build_fim_prompt(engine, context, self.settings.model.template)
+            heal = trailing_whitespace(context.line_prefix)
+            prompt = build_fim_prompt(engine, without_trailing_whitespace(context), self.settings.model.template)
             prep_ms = _ms(prep_started)
             key = _prompt_key(prompt)
             if key in self._lru:
@@ -157,7 +158,7 @@ class CompletionService:
                 log.debug("LRU cache hit for %s", request.uri)
                 return self._finish_result(self._lru[key], "lru", started, request)
             trimmer = Trimmer(self._trim_request(request, context))
-            future = self._worker.submit(self._generate, engine, prompt, trimmer, cancel)
+            future = self._worker.submit(self._generate, engine, prompt, trimmer, cancel, heal)
             try:
                 generation, text = await asyncio.wrap_future(future)
             except asyncio.CancelledError:
@@ -212,21 +213,24 @@ class CompletionService:
             line_prefix=context.line_prefix,
             line_suffix=context.line_suffix,
             suffix=context.suffix,
+            prefix=context.prefix,
             language=request.language,
             max_lines=self.settings.completion.max_lines,
         )
 
-    def _generate(self, engine: Engine, prompt: Prompt, trimmer: Trimmer, cancel: threading.Event) -> tuple[Generation, str]:
+    def _generate(
+        self, engine: Engine, prompt: Prompt, trimmer: Trimmer, cancel: threading.Event, heal: str
+    ) -> tuple[Generation, str]:
         generation = engine.generate(
             prompt.tokens,
             max_tokens=self.settings.completion.max_tokens,
-            should_stop=trimmer.should_stop,
+            should_stop=lambda raw: trimmer.should_stop(healed(raw, heal)),
             cancel=cancel,
             temperature=self.settings.completion.temperature,
             stop_tokens=prompt.stop_tokens,
         )
         started = time.perf_counter()
-        text = trimmer.finish(generation.text)
+        text = trimmer.finish(healed(generation.text, heal))
         generation.__dict__["trim_ms"] = _ms(started)
         return generation, text
 
@@ -302,6 +306,37 @@ class CompletionService:
         else:
             self.metrics.empty += 1
         return result
+
+
+def trailing_whitespace(line_prefix: str) -> str:
+    return line_prefix[len(line_prefix.rstrip(" \t")) :]
+
+
+def without_trailing_whitespace(context: Context) -> Context:
+    """Token healing for indentation: BPE vocabularies merge spaces into the next word
+    (" return"), so a prompt ending in spaces is one the model never saw in training and
+    it answers with an extra space or an odd word. The model writes the whitespace itself
+    and `healed` removes the part the user already typed."""
+    stripped = context.line_prefix.rstrip(" \t")
+    if stripped == context.line_prefix:
+        return context
+    return replace(context, line_prefix=stripped)
+
+
+def healed(raw: str, heal: str) -> str:
+    """The model's text as a continuation after the whitespace the user already typed."""
+    if not heal:
+        return raw
+    if raw.startswith(heal):
+        return raw[len(heal) :]
+    if heal.startswith(raw):
+        return ""  # still writing the typed whitespace
+    # The model chose other whitespace (e.g. less indentation): drop what overlaps.
+    common = 0
+    while common < min(len(raw), len(heal)) and raw[common] == heal[common]:
+        common += 1
+    rest = raw[common:]
+    return rest.lstrip(" \t") if not raw[:common].strip() else rest
 
 
 def generation_overhead(result: CompletionResult, generation: Generation) -> float:

@@ -22,6 +22,7 @@ class TrimRequest:
     suffix: str  # lines after the cursor's line, starting with "\n"
     language: str = ""
     max_lines: int = 12
+    prefix: str = ""  # lines before the cursor's line (window), for the enclosing block
 
     @property
     def single_line(self) -> bool:
@@ -44,6 +45,24 @@ class TrimRequest:
             # opener's own level ends it.
             return indent + 1
         return indent
+
+    @property
+    def parent_indent(self) -> int | None:
+        """Indentation of the line that opened the block around the cursor."""
+        base = _indent_width(self.line_prefix) if not self.line_prefix.strip() else None
+        if base is None:
+            return None
+        for line in reversed(self.prefix.split("\n")):
+            if line.strip() and _indent_width(line) < base:
+                return _indent_width(line)
+        return None
+
+    @property
+    def next_suffix_indent(self) -> int | None:
+        for line in self.suffix.split("\n"):
+            if line.strip():
+                return _indent_width(line)
+        return None
 
     @property
     def next_suffix_line(self) -> str:
@@ -75,12 +94,19 @@ def stop_at_dedent(req: TrimRequest, lines: list[str], complete: bool) -> int | 
 
     On an empty line the block's level is the cursor's indentation or, when the model
     indents further (cursor at column 0 inside a body), its first line's indentation.
+    When nothing after the cursor continues the enclosing block (end of a function), the
+    suggestion may go on at that block's level too: it finishes what the user is writing
+    (`config = json.load(f)` then `return config`), and stops when it leaves that block.
     """
     base = req.base_indent
     if not req.line_prefix.strip():
         first = next((ln for ln in [req.line_prefix + lines[0], *lines[1:]] if ln.strip()), None)
         if first is not None:
             base = max(base, _indent_width(first))
+        parent = req.parent_indent
+        following = req.next_suffix_indent
+        if parent is not None and (following is None or following < parent) and parent > 0:
+            base = min(base, parent)
     # A partial last line counts once it shows a non-blank character: its indent is known.
     for index in range(1, len(lines)):
         line = lines[index]
