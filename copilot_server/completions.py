@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from .config import Settings
 from .context import Context, plain_context
@@ -187,6 +188,10 @@ class CompletionService:
         finally:
             if self._inflight.get(request.uri) is cancel:
                 del self._inflight[request.uri]
+
+    async def run_on_model(self, fn: Callable[[], Any]) -> Any:
+        """Run `fn` on the one model thread: explain and fix share the engine with completions."""
+        return await asyncio.wrap_future(self._worker.submit(fn))
 
     def cancel_document(self, uri: str) -> None:
         event = self._inflight.get(uri)
