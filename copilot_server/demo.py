@@ -40,6 +40,10 @@ async def run_demo(path: Path, line: int | None, character: int | None) -> int:
     def on_status(params) -> None:  # noqa: ANN001 - raw notification payload
         statuses.append(params)
 
+    @client.feature(types.WINDOW_LOG_MESSAGE)
+    def on_log(params: types.LogMessageParams) -> None:
+        pass  # the server's stderr already shows its log
+
     await client.start_io(sys.executable, "-m", "copilot_server", "--stdio")
     caps = types.ClientCapabilities(
         text_document=types.TextDocumentClientCapabilities(
@@ -70,8 +74,8 @@ async def run_demo(path: Path, line: int | None, character: int | None) -> int:
         return 1
     suggestion = items[0].insert_text
     suggestion = suggestion if isinstance(suggestion, str) else suggestion.value
-    print("suggestion ↓")
-    print(suggestion)
+    print("suggestion ↓ (ghost text after the cursor)")
+    print(lines[line][:character] + suggestion)
     # The same request again: answered from the KV cache / suggestion cache.
     started = time.perf_counter()
     await client.text_document_inline_completion_async(
