@@ -135,3 +135,15 @@ async def test_bad_setting_is_reported_and_previous_settings_stay(client: Langua
     open_document(client, SAMPLE)
     result = await client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 5, 8))
     assert items_of(result)
+
+
+async def test_returning_to_an_earlier_cursor_is_answered_by_the_prompt_cache(client: LanguageClient):
+    text = SAMPLE + "\n\n\ndef save_config(path, config):\n    with open(path, 'w') as f:\n        "
+    open_document(client, text)
+    first = items_of(await client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 5, 8)))
+    items_of(await client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 10, 8)))
+    again = items_of(await client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 5, 8)))
+    assert [text_of(i) for i in again] == [text_of(i) for i in first]
+    metrics = (await _status(client))["metrics"]
+    assert metrics["lru_hits"] == 1
+    assert metrics["model_calls"] == 2
