@@ -10,11 +10,13 @@ from lsprotocol import types
 from pygls.capabilities import ServerCapabilitiesBuilder
 from pygls.lsp.server import LanguageServer
 
-from . import __version__
+from . import __version__, actions
 from .completions import CompletionService, Superseded
 from .config import CONFIG_SECTION, Settings, SettingsError
+from .context_engine import make_context_builder
 from .documents import DocumentStore
 from .engines.loader import EngineLoader, EngineState
+from .index import WorkspaceIndex, workspace_folders
 from .lsp_edges import (
     completion_request_from_params,
     content_changes,
@@ -52,7 +54,11 @@ class CopilotServer(LanguageServer):
         self.settings = settings or Settings()
         self.documents = DocumentStore()
         self.loader = EngineLoader(self.settings)
-        self.completions = CompletionService(self.settings, self.loader)
+        # Workspace definitions for the context engine; started on `initialized`.
+        self.index = WorkspaceIndex(settings=self.settings.context)
+        self.completions = CompletionService(
+            self.settings, self.loader, context_builder=make_context_builder(self.documents, self.index)
+        )
         self.status = StatusReporter(self)
         self.loader.add_listener(self.status.engine_state_changed)
         self.extensions: dict[str, Any] = {}  # context engine, actions: attached by features
@@ -93,6 +99,12 @@ def _register(server: CopilotServer) -> None:
         ls.status.attach(asyncio.get_running_loop())
         await ls.status.begin_loading_progress()
         await _pull_configuration(ls)
+        ls.index.settings = ls.settings.context
+        ls.index.start(workspace_folders(ls.workspace))  # background: returns at once
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: CopilotServer, params: None = None) -> None:
+        ls.index.stop()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: CopilotServer, params: types.DidChangeConfigurationParams) -> None:
@@ -148,8 +160,9 @@ def _register(server: CopilotServer) -> None:
         return plain_completion_items(ls, params, request, result, ACCEPT_COMMAND)
 
     @server.command(ACCEPT_COMMAND)
-    def accepted(ls: CopilotServer, args: Any = None) -> None:
-        info = args[0] if isinstance(args, list) and args else {}
+    def accepted(ls: CopilotServer, *args: Any) -> None:
+        # pygls passes each command argument as its own parameter.
+        info = args[0] if args else {}
         length = int(info.get("length", 0)) if isinstance(info, dict) else 0
         ls.completions.record_accepted(length)
         log.info("suggestion accepted (%d chars)", length)
@@ -157,6 +170,25 @@ def _register(server: CopilotServer) -> None:
     @server.command(STATUS_COMMAND)
     def status(ls: CopilotServer, *args: Any) -> dict[str, Any]:
         return ls.status.snapshot()
+
+    @server.feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(code_action_kinds=actions.CODE_ACTION_KINDS, resolve_provider=True),
+    )
+    def code_action(ls: CopilotServer, params: types.CodeActionParams) -> list[types.CodeAction]:
+        return actions.code_actions(ls, params)
+
+    @server.feature(types.CODE_ACTION_RESOLVE)
+    async def code_action_resolve(ls: CopilotServer, params: types.CodeAction) -> types.CodeAction:
+        return await actions.resolve_code_action(ls, params)
+
+    @server.command(actions.EXPLAIN_COMMAND)
+    async def explain(ls: CopilotServer, *args: Any) -> dict[str, Any]:
+        return await actions.explain_command(ls, args)
+
+    @server.command(actions.FIX_COMMAND)
+    async def fix(ls: CopilotServer, *args: Any) -> dict[str, Any]:
+        return await actions.fix_command(ls, args)
 
     @server.command(TOGGLE_COMMAND)
     def toggle(ls: CopilotServer, *args: Any) -> dict[str, Any]:
