@@ -147,3 +147,11 @@ async def test_returning_to_an_earlier_cursor_is_answered_by_the_prompt_cache(cl
     metrics = (await _status(client))["metrics"]
     assert metrics["lru_hits"] == 1
     assert metrics["model_calls"] == 2
+
+
+async def test_accept_command_counts_accepted_characters_locally(client: LanguageClient):
+    await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="copilot.acceptedSuggestion", arguments=[{"id": "c1", "length": 17}])
+    )
+    metrics = (await _status(client))["metrics"]
+    assert metrics["accepted"] == 1 and metrics["accepted_chars"] == 17
