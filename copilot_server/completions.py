@@ -20,6 +20,7 @@ from .config import Settings
 from .context import Context, plain_context
 from .engines.base import Engine, Generation
 from .engines.loader import EngineLoader
+from .engines.remote import RemoteEngine, RemoteEngineError
 from .prompts import Prompt, build_fim_prompt
 from .trimming import TrimRequest, Trimmer
 
@@ -148,6 +149,8 @@ class CompletionService:
             if cancel.is_set():
                 raise Superseded
             prep_started = time.perf_counter()
+            if isinstance(engine, RemoteEngine):
+                engine.ensure_ready()  # a model server that is away fails here, with a reason
             context = self.context_builder(request, engine, self.settings)
             heal = trailing_whitespace(context.line_prefix)
             prompt = build_fim_prompt(engine, without_trailing_whitespace(context), self.settings.model.template)
@@ -158,7 +161,7 @@ class CompletionService:
                 self.metrics.lru_hits += 1
                 log.debug("LRU cache hit for %s", request.uri)
                 return self._finish_result(self._lru[key], "lru", started, request)
-            trimmer = Trimmer(self._trim_request(request, context))
+            trimmer = Trimmer(self._trim_request(request, context, prompt))
             future = self._worker.submit(self._generate, engine, prompt, trimmer, cancel, heal)
             try:
                 generation, text = await asyncio.wrap_future(future)
@@ -185,6 +188,10 @@ class CompletionService:
                 result.latency_ms,
             )
             return result
+        except RemoteEngineError as exc:
+            # A model server that is down, slow or failing: no suggestion; the status says why.
+            self.metrics.empty += 1
+            return CompletionResult("", "none", _ms(started), message=str(exc))
         finally:
             if self._inflight.get(request.uri) is cancel:
                 del self._inflight[request.uri]
@@ -213,7 +220,9 @@ class CompletionService:
 
     # -- steps -------------------------------------------------------------------------
 
-    def _trim_request(self, request: CompletionRequest, context: Context) -> TrimRequest:
+    def _trim_request(
+        self, request: CompletionRequest, context: Context, prompt: Prompt
+    ) -> TrimRequest:
         return TrimRequest(
             line_prefix=context.line_prefix,
             line_suffix=context.line_suffix,
@@ -221,6 +230,8 @@ class CompletionService:
             prefix=context.prefix,
             language=request.language,
             max_lines=self.settings.completion.max_lines,
+            max_tokens=self.settings.completion.max_tokens,
+            chat=prompt.chat,
         )
 
     def _generate(

@@ -26,19 +26,7 @@ def run_doctor(settings: Settings, measure_speed: bool = True) -> dict[str, Any]
         "engine": settings.engine.kind,
     }
     if settings.engine.kind != "local":
-        from .engines.loader import create_engine
-
-        try:
-            engine = create_engine(settings)
-        except Exception as exc:
-            report["error"] = str(exc)
-            return report
-        report["model"] = {"name": engine.info.name, "path": engine.info.path, "fim": engine.info.fim.available}
-        if hasattr(engine, "doctor"):
-            report["remote"] = engine.doctor()
-        report["ok"] = True
-        engine.close()
-        return report
+        return _remote_doctor(settings, report, measure_speed)
     try:
         path = resolve_model_path(settings.model.path, progress=terminal_progress("assembling model"))
     except ModelNotFoundError as exc:
@@ -76,6 +64,34 @@ def run_doctor(settings: Settings, measure_speed: bool = True) -> dict[str, Any]
         report.update(measure(engine))
     engine.close()
     report["ok"] = True
+    return report
+
+
+def _remote_doctor(
+    settings: Settings, report: dict[str, Any], measure_speed: bool
+) -> dict[str, Any]:
+    """A model server: the endpoint, its model, the prompt template and a measured round trip."""
+    from .engines.loader import create_engine
+
+    try:
+        engine = create_engine(settings)
+    except Exception as exc:
+        report["error"] = str(exc)
+        return report
+    try:
+        remote = engine.doctor(measure_speed) if hasattr(engine, "doctor") else {"ok": True}
+        info = engine.info
+        report["model"] = {"name": info.name, "path": info.path, "fim": info.fim.available}
+        if remote.get("ok"):
+            from .prompts import describe_template
+
+            report["template"] = describe_template(engine, settings.model.template)
+    finally:
+        engine.close()
+    report["remote"] = remote
+    report["ok"] = bool(remote.get("ok"))
+    if not report["ok"]:
+        report["error"] = remote.get("error", "the model server check failed")
     return report
 
 
