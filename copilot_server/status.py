@@ -42,6 +42,8 @@ class StatusReporter:
             return engine_state
         if not self._server.settings.completion.enabled:
             return "disabled"
+        if getattr(self._server.loader.engine, "error", None):
+            return "error"  # a remote model server that failed its last call
         return "busy" if self._busy else "ready"
 
     def snapshot(self) -> dict[str, Any]:
@@ -50,7 +52,7 @@ class StatusReporter:
         info = engine.info if engine is not None else None
         return {
             "state": self.state(),
-            "message": loader.state.message,
+            "message": getattr(engine, "error", None) or loader.state.message,
             "model": info.path if info else None,
             "modelName": info.name if info else None,
             "gpuLayers": info.n_gpu_layers if info else 0,
