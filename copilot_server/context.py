@@ -7,12 +7,20 @@ KV cache keeps everything before it.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .config import ContextSettings
 
 TokenCounter = Callable[[str], int]
+
+# The prefix window starts on a multiple of this many lines. A window that starts
+# wherever the budget runs out would move by one line on every new line typed and change
+# the first tokens of the prefix, forcing the model to re-read everything after them;
+# aligned, it moves once every ALIGN_LINES lines (and is never over budget).
+ALIGN_LINES = 16
 
 
 @dataclass(frozen=True)
@@ -104,3 +112,113 @@ def plain_context(
         suffix=suffix,
         token_counts={"prefix": count(prefix), "suffix": count(suffix)},
     )
+
+
+# -- fast paths for the context engine ---------------------------------------------------
+
+
+class CachedTokenCounter:
+    """Token counts with the model's tokenizer, cached per string (LRU).
+
+    Windows are counted line by line, and the same lines are counted again on every
+    keystroke: the cache turns ~60 tokenizer calls into ~60 dict look-ups.
+    """
+
+    def __init__(self, max_entries: int = 65_536) -> None:
+        self.max_entries = max_entries
+        self._cache: OrderedDict[str, int] = OrderedDict()
+        self._tokenize: Callable[[str], Any] | None = None
+        self._owner: object | None = None
+        self.hits = 0
+        self.misses = 0
+
+    def bind(self, owner: object, tokenize: Callable[[str], Any]) -> CachedTokenCounter:
+        """Count with `tokenize` (of `owner`, an engine); another owner empties the cache."""
+        if owner is not self._owner:
+            self._cache.clear()
+            self._owner = owner
+        self._tokenize = tokenize
+        return self
+
+    def __call__(self, text: str) -> int:
+        if not text:
+            return 0
+        cache = self._cache
+        cost = cache.get(text)
+        if cost is not None:
+            self.hits += 1
+            cache.move_to_end(text)
+            return cost
+        self.misses += 1
+        assert self._tokenize is not None, "bind() the counter to a tokenizer first"
+        cost = len(self._tokenize(text))
+        cache[text] = cost
+        if len(cache) > self.max_entries:
+            cache.popitem(last=False)
+        return cost
+
+
+def line_window_before(
+    text: str, line_start: int, cursor_line: int, budget: int, count: TokenCounter, align: int = 1
+) -> tuple[int, int, int]:
+    """(first line, its offset, tokens) of the window of whole lines ending at `line_start`.
+
+    The window is the longest run that fits `budget`, then shortened so that it starts
+    on a multiple of `align` (unless that would leave fewer lines than the alignment, or
+    it reaches the top of the file). Walks back from the cursor: O(window), not O(file).
+    """
+    starts: list[int] = []
+    used: list[int] = []
+    total = 0
+    pos = line_start
+    while pos > 0:
+        previous = text.rfind("\n", 0, pos - 1) + 1
+        cost = count(text[previous:pos])
+        if total + cost > budget:
+            break
+        total += cost
+        pos = previous
+        starts.append(pos)
+        used.append(total)
+    first_line = cursor_line - len(starts)
+    if first_line == 0 or align <= 1:
+        return first_line, pos, total
+    aligned = -(-first_line // align) * align
+    if aligned >= cursor_line:
+        return first_line, pos, total
+    k = cursor_line - 1 - aligned
+    return aligned, starts[k], used[k]
+
+
+def line_window_after(
+    text: str, line_end: int, budget: int, count: TokenCounter
+) -> tuple[int, int]:
+    """(end offset, tokens) of the window of whole lines after the cursor's line.
+
+    The window starts at `line_end` (the cursor line's "\n"); each step takes the next
+    "\n" and the line after it. When the budget cuts the window short it ends after a
+    blank line in its second half if there is one: a suffix that stops between two
+    blocks reads as a whole.
+    """
+    n = len(text)
+    pos = line_end
+    total = 0
+    kept = 0
+    truncated = False
+    blank_end, blank_total = -1, 0
+    while pos < n:
+        nl = text.find("\n", pos + 1)
+        end = n if nl < 0 else nl
+        segment = text[pos:end]
+        cost = count(segment)
+        if total + cost > budget:
+            truncated = True
+            break
+        total += cost
+        kept += 1
+        if kept > 1 and not segment.strip():
+            blank_end, blank_total = end, total
+        pos = end
+    if truncated and blank_end > line_end and (blank_end - line_end) * 2 >= pos - line_end:
+        return blank_end, blank_total
+    return pos, total

@@ -6,6 +6,7 @@ LSP counts `character` in UTF-16 code units by default; a client may negotiate U
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 Encoding = Literal["utf-16", "utf-8", "utf-32"]
@@ -83,10 +84,33 @@ def offset_at(text: str, line: int, character: int, encoding: Encoding, *, stric
 
 def _next_line_break(text: str, start: int) -> int:
     n = text.find("\n", start)
-    r = text.find("\r", start)
-    if r >= 0 and (n < 0 or r < n):
-        return r
-    return n
+    # Bounded: an unbounded search for a rare "\r" would scan the rest of the file per line.
+    r = text.find("\r", start, n if n >= 0 else len(text))
+    return r if r >= 0 else n
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def line_starts(text: str) -> list[int]:
+    """Offsets where each line begins; computed once per document version (C-speed regex)."""
+    return [0, *(m.end() for m in _LINE_BREAK.finditer(text))]
+
+
+def offset_at_with_starts(
+    text: str, starts: list[int], line: int, character: int, encoding: Encoding, *, strict: bool = True
+) -> int:
+    """`offset_at` for a document whose `line_starts` are known: no per-line scan."""
+    if line < 0:
+        raise PositionError(f"negative line {line}")
+    if line >= len(starts):
+        if strict:
+            raise PositionError(f"line {line} is past the end of the document ({len(starts)} lines)")
+        return len(text)
+    begin = starts[line]
+    end = starts[line + 1] if line + 1 < len(starts) else len(text)
+    line_text = text[begin:end].rstrip("\r\n")
+    return begin + column_to_index(line_text, character, encoding)
 
 
 def position_of(text: str, offset: int, encoding: Encoding) -> tuple[int, int]:

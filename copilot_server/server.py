@@ -52,32 +52,46 @@ class CopilotServer(LanguageServer):
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__("copilot-server", __version__)
         self.settings = settings or Settings()
+        self._base_settings = self.settings  # defaults < config file < env < CLI
+        self._layers: dict[str, Any] = {}
         self.documents = DocumentStore()
         self.loader = EngineLoader(self.settings)
         # Workspace definitions for the context engine; started on `initialized`.
         self.index = WorkspaceIndex(settings=self.settings.context)
-        self.completions = CompletionService(
-            self.settings, self.loader, context_builder=make_context_builder(self.documents, self.index)
-        )
+        builder = make_context_builder(self.documents, self.index)
+        self.completions = CompletionService(self.settings, self.loader, context_builder=builder)
         self.status = StatusReporter(self)
         self.loader.add_listener(self.status.engine_state_changed)
         self.extensions: dict[str, Any] = {}  # context engine, actions: attached by features
 
+    # Client layers, lowest first; each replaces its own previous value, so a setting the
+    # user removes falls back to the layer below (config file, defaults), not to a stale value.
+    LAYERS = ("initializationOptions", "workspace", "runtime")
+
     def apply_settings(self, overrides: dict[str, Any] | None, source: str) -> bool:
-        """Validate and apply; on error keep the previous settings and tell the user."""
+        """Validate and apply one layer; on error keep the previous settings and tell the user."""
+        layer = "workspace" if source in ("workspace/configuration", "didChangeConfiguration") else source
+        layer = layer if layer in self.LAYERS else "runtime"
+        layers = {**self._layers, layer: overrides or {}}
         try:
-            new = self.settings.merged(overrides)
+            new = self._base_settings
+            for name in self.LAYERS:
+                new = new.merged(layers.get(name))
         except SettingsError as exc:
             message = f"copilot-server: {exc} (from {source}); previous settings kept."
             log.warning(message)
             self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=message))
             return False
+        self._layers = layers
         model_changed = new.model != self.settings.model or new.engine != self.settings.engine
+        enabled_changed = new.completion.enabled != self.settings.completion.enabled
         self.settings = new
         self.completions.settings = new
         logging.getLogger("copilot_server").setLevel(new.log_level.upper())
         if model_changed and self.loader.engine is not None:
             self.loader.reload(new)
+        if enabled_changed:
+            self.status.publish()
         return True
 
 
@@ -193,8 +207,7 @@ def _register(server: CopilotServer) -> None:
     @server.command(TOGGLE_COMMAND)
     def toggle(ls: CopilotServer, *args: Any) -> dict[str, Any]:
         enabled = not ls.settings.completion.enabled
-        ls.apply_settings({"completion": {"enabled": enabled}}, "toggle")
-        ls.status.publish()
+        ls.apply_settings({"completion": {"enabled": enabled}}, "runtime")
         return {"enabled": enabled}
 
 

@@ -41,3 +41,19 @@ def test_incremental_change_after_emoji_lands_at_the_right_place(encoding):
     column = index_to_column(LINE, LINE.index("😀") + 1, encoding)
     store.change("file:///x.py", 2, [((0, column, 0, column), "!")], encoding)
     assert store.get("file:///x.py").text.startswith('msg = "héllo 😀! 世界"')
+
+
+def test_line_index_stays_equal_to_a_fresh_scan_across_edits():
+    import random
+
+    from copilot_server.documents import Document
+    from copilot_server.positions import line_starts
+
+    rng = random.Random(7)
+    doc = Document("file:///a.py", "python", 1, "a = 1\nb = 2\n\nc = 3\n")
+    for _ in range(300):
+        doc.offset_at(0, 0, "utf-16")  # builds / uses the cached index
+        start = rng.randrange(len(doc.text) + 1)
+        end = min(len(doc.text), start + rng.randrange(4))
+        doc.replace(start, end, rng.choice(["", "x", "\n", "yy\nz", "\n\n", "é😀"]))
+        assert doc.__dict__["_starts_cache"][1] == line_starts(doc.text)

@@ -1,0 +1,15 @@
+(function_definition
+  declarator: (_) @name
+  body: (compound_statement) @body) @scope
+
+(struct_specifier
+  name: (_) @name
+  body: (field_declaration_list) @body) @scope
+
+(union_specifier
+  name: (_) @name
+  body: (field_declaration_list) @body) @scope
+
+(enum_specifier
+  name: (_) @name
+  body: (enumerator_list) @body) @scope
