@@ -10,10 +10,17 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
+from lsp_helpers import (
+    SAMPLE,
+    SAMPLE_URI,
+    SERVER_COMMAND,
+    inline_params,
+    items_of,
+    open_document,
+    profile,
+)
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
-
-from lsp_helpers import SAMPLE, SAMPLE_URI, SERVER_COMMAND, inline_params, items_of, open_document, profile
 
 CLI = [sys.executable, "-m", "copilot_server"]
 

@@ -10,11 +10,19 @@ import sys
 
 import pytest
 import pytest_lsp
+from lsp_helpers import (
+    SAMPLE,
+    SAMPLE_URI,
+    SERVER_COMMAND,
+    inline_params,
+    items_of,
+    open_document,
+    profile,
+    text_of,
+)
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient as PlainClient
 from pytest_lsp import ClientServerConfig, LanguageClient
-
-from lsp_helpers import SAMPLE, SAMPLE_URI, SERVER_COMMAND, inline_params, items_of, open_document, profile, text_of
 
 pytestmark = pytest.mark.model
 
