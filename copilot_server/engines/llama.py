@@ -36,6 +36,34 @@ def _resolve_gpu_layers(setting: int | str) -> int:
     return int(setting)
 
 
+class _KeepStdio:
+    """Stands in for llama-cpp-python's `suppress_stdout_stderr` while a model loads.
+
+    That helper dup2()s /dev/null over fds 1 and 2 for the whole process. The model loads
+    on a worker thread while the event loop keeps answering on stdout, so every LSP
+    message written during the load went to /dev/null: the client waited forever for
+    that response (found by the typing benchmark: a copilot.status sent while loading
+    never came back). With verbose=False llama.cpp's own log goes through a callback
+    that prints nothing below ERROR, so nothing needs silencing."""
+
+    def __init__(self, disable: bool = True) -> None:
+        pass
+
+    def __enter__(self) -> _KeepStdio:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+
+def _keep_stdio() -> None:
+    import llama_cpp._internals
+    import llama_cpp.llama
+
+    llama_cpp.llama.suppress_stdout_stderr = _KeepStdio  # type: ignore[attr-defined,misc]
+    llama_cpp._internals.suppress_stdout_stderr = _KeepStdio  # type: ignore[attr-defined,misc]
+
+
 def _token_or_none(value: int) -> int | None:
     return None if value is None or value < 0 else int(value)
 
@@ -47,6 +75,7 @@ class LlamaEngine:
         import llama_cpp
 
         check_gguf_header(model_path)
+        _keep_stdio()
         n_gpu_layers = _resolve_gpu_layers(settings.n_gpu_layers)
         threads = settings.threads or max(1, (os.cpu_count() or 2))
         try:
@@ -140,7 +169,9 @@ class LlamaEngine:
         one token's time (~50 ms here).
         """
         with self._lock:
-            return self._generate_locked(prompt, max_tokens, should_stop, cancel, temperature, stop_tokens)
+            return self._generate_locked(
+                prompt, max_tokens, should_stop, cancel, temperature, stop_tokens
+            )
 
     def _generate_locked(
         self,
