@@ -34,6 +34,7 @@ from .config import Settings
 from .engines.base import Engine
 from .lsp_edges import encoding_of
 from .positions import Encoding, position_of
+from .source_files import common_prefix_length
 
 if TYPE_CHECKING:
     from .completions import ContextBuilder
@@ -291,7 +292,7 @@ def region_edits(text: str, region: Region, new_region_text: str) -> list[Edit]:
         old = "".join(old_lines[i1:i2])
         new = "".join(new_lines[j1:j2])
         start = offsets[i1]
-        prefix = _common_prefix_len(old, new)
+        prefix = common_prefix_length(old, new)
         suffix = _common_suffix_len(old[prefix:], new[prefix:])
         edits.append(
             Edit(start + prefix, start + len(old) - suffix, new[prefix : len(new) - suffix])
@@ -299,13 +300,6 @@ def region_edits(text: str, region: Region, new_region_text: str) -> list[Edit]:
     return edits
 
 
-def _common_prefix_len(a: str, b: str) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def _common_suffix_len(a: str, b: str) -> int:
@@ -365,7 +359,7 @@ def _common_indent(text: str) -> str:
         return ""
     common = indents[0]
     for ind in indents[1:]:
-        common = common[: _common_prefix_len(common, ind)]
+        common = common[: common_prefix_length(common, ind)]
     return common
 
 

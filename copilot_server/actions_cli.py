@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from .config import Settings
+from .source_files import read_source
 
 
 def register_cli(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
@@ -43,15 +44,7 @@ def register_cli(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN0
 
 
 def _read(path: Path) -> str | None:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        print(f"copilot-server: cannot read {path}: {exc}", file=sys.stderr)
-        return None
-    if b"\x00" in raw[:8192]:
-        print(f"copilot-server: {path} looks binary", file=sys.stderr)
-        return None
-    return raw.decode("utf-8", errors="replace")
+    return read_source(path, "nothing to do")
 
 
 def _check_line(path: Path, text: str, line: int, name: str) -> bool:

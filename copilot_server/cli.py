@@ -170,17 +170,12 @@ def cmd_complete(args: argparse.Namespace, settings: Settings) -> int:
     from .completions import CompletionRequest, CompletionService
     from .engines.loader import EngineLoader
     from .positions import PositionError, offset_at
+    from .source_files import read_source
 
     path = Path(args.path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        print(f"copilot-server: cannot read {path}: {exc}", file=sys.stderr)
+    text = read_source(path, "nothing to complete")
+    if text is None:
         return 1
-    if b"\x00" in raw[:8192]:
-        print(f"copilot-server: {path} looks binary; nothing to complete", file=sys.stderr)
-        return 1
-    text = raw.decode("utf-8", errors="replace")
     try:
         offset = offset_at(text, args.line, args.character, "utf-16", strict=True)
     except PositionError as exc:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Settings
+from .source_files import read_source
 
 _BUDGETS = {
     "imports": "import_tokens",
@@ -59,15 +60,7 @@ def workspace_root(path: Path) -> Path:
 
 
 def _read(path: Path) -> str | None:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        print(f"copilot-server: cannot read {path}: {exc}", file=sys.stderr)
-        return None
-    if b"\x00" in raw[:8192]:
-        print(f"copilot-server: {path} looks binary; no context", file=sys.stderr)
-        return None
-    return raw.decode("utf-8", errors="replace")
+    return read_source(path, "no context")
 
 
 def cmd_context(args: argparse.Namespace, settings: Settings) -> int:

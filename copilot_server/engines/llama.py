@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from ..config import ModelSettings
+from ..source_files import common_prefix_length
 from .base import FimTokens, Generation, ModelInfo, StopCheck
 from .models import ModelNotFoundError, check_gguf_header
 
@@ -187,7 +188,7 @@ class LlamaEngine:
         if room <= 0:
             raise ValueError(f"prompt of {len(prompt)} tokens does not fit n_ctx={llm.n_ctx()}")
         max_tokens = min(max_tokens, room)
-        reused = _common_prefix(llm._input_ids[: llm.n_tokens].tolist(), prompt[:-1])
+        reused = common_prefix_length(llm._input_ids[: llm.n_tokens].tolist(), prompt[:-1])
         started = time.perf_counter()
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         text = ""
@@ -247,10 +248,3 @@ class LlamaEngine:
             self._llm = None
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
