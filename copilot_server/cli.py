@@ -1,10 +1,10 @@
 """copilot-server: the language server (--stdio, --tcp) and headless commands.
 
-    copilot-server [--stdio]                 language server on stdin/stdout (default)
-    copilot-server --tcp --host H --port P   language server on TCP
-    copilot-server complete PATH --line N --character N [--json]
-    copilot-server doctor [--json]
-    copilot-server model [--path-only]       assemble / locate the model
+copilot-server [--stdio]                 language server on stdin/stdout (default)
+copilot-server --tcp --host H --port P   language server on TCP
+copilot-server complete PATH --line N --character N [--json]
+copilot-server doctor [--json]
+copilot-server model [--path-only]       assemble / locate the model
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ def _load_settings(args: argparse.Namespace) -> Settings:
         overrides.setdefault("model", {})["path"] = args.model
     if getattr(args, "gpu_layers", None) is not None:
         value = args.gpu_layers
-        overrides.setdefault("model", {})["n_gpu_layers"] = int(value) if value.lstrip("-").isdigit() else value
+        overrides.setdefault("model", {})["n_gpu_layers"] = (
+            int(value) if value.lstrip("-").isdigit() else value
+        )
     if getattr(args, "threads", None):
         overrides.setdefault("model", {})["threads"] = args.threads
     config = Path(args.config) if getattr(args, "config", None) else None
@@ -41,16 +43,24 @@ def _load_settings(args: argparse.Namespace) -> Settings:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="GGUF file (default: $COPILOT_SERVER_MODEL, else the embedded model)")
+    parser.add_argument(
+        "--model", help="GGUF file (default: $COPILOT_SERVER_MODEL, else the embedded model)"
+    )
     parser.add_argument("--gpu-layers", help="layers to offload: auto, all, or a number")
     parser.add_argument("--threads", type=int, help="CPU threads for llama.cpp")
-    parser.add_argument("--config", help="config file (JSON); default ~/.config/copilot-server/config.json")
+    parser.add_argument(
+        "--config", help="config file (JSON); default ~/.config/copilot-server/config.json"
+    )
     parser.add_argument("--log-level", default=None, choices=["debug", "info", "warning", "error"])
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="copilot-server", description="A local, private code copilot (LSP).")
-    parser.add_argument("--stdio", action="store_true", help="serve LSP on stdin/stdout (the default)")
+    parser = argparse.ArgumentParser(
+        prog="copilot-server", description="A local, private code copilot (LSP)."
+    )
+    parser.add_argument(
+        "--stdio", action="store_true", help="serve LSP on stdin/stdout (the default)"
+    )
     parser.add_argument("--tcp", action="store_true", help="serve LSP on TCP")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=2087)
@@ -58,10 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(parser)
     sub = parser.add_subparsers(dest="command")
 
-    complete = sub.add_parser("complete", help="complete a file at a position and print the suggestion")
+    complete = sub.add_parser(
+        "complete", help="complete a file at a position and print the suggestion"
+    )
     complete.add_argument("path")
     complete.add_argument("--line", type=int, required=True, help="0-based line")
-    complete.add_argument("--character", type=int, required=True, help="0-based column (UTF-16 units)")
+    complete.add_argument(
+        "--character", type=int, required=True, help="0-based column (UTF-16 units)"
+    )
     complete.add_argument("--json", action="store_true")
     _common(complete)
 
@@ -158,7 +172,9 @@ def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
     from .engines.models import ModelNotFoundError, resolve_model_path, terminal_progress
 
     try:
-        path = resolve_model_path(settings.model.path, progress=terminal_progress("assembling model"))
+        path = resolve_model_path(
+            settings.model.path, progress=terminal_progress("assembling model")
+        )
     except ModelNotFoundError as exc:
         print(f"copilot-server: {exc}", file=sys.stderr)
         return 1
@@ -189,7 +205,12 @@ def cmd_complete(args: argparse.Namespace, settings: Settings) -> int:
     loader.wait_blocking()
     service = CompletionService(settings, loader, _context_builder())
     request = CompletionRequest(
-        uri=path.resolve().as_uri(), path=str(path), language=_language_for(path), text=text, offset=offset, invoked=True
+        uri=path.resolve().as_uri(),
+        path=str(path),
+        language=_language_for(path),
+        text=text,
+        offset=offset,
+        invoked=True,
     )
     result = asyncio.run(service.complete(request))
     service.close()
@@ -199,7 +220,8 @@ def cmd_complete(args: argparse.Namespace, settings: Settings) -> int:
         print(result.text)
         print(
             f"-- {result.latency_ms:.0f} ms, prompt {result.prompt_tokens} tokens, "
-            f"generated {result.tokens_generated}, shown {result.tokens_shown} ({result.stop_reason})",
+            f"generated {result.tokens_generated}, shown {result.tokens_shown} "
+            f"({result.stop_reason})",
             file=sys.stderr,
         )
     engine.close()

@@ -164,7 +164,9 @@ def default_config_path() -> Path:
     return Path(base) / "copilot-server" / "config.json"
 
 
-def load_settings(config_file: Path | None = None, cli_overrides: dict[str, Any] | None = None) -> Settings:
+def load_settings(
+    config_file: Path | None = None, cli_overrides: dict[str, Any] | None = None
+) -> Settings:
     """Defaults < config file < environment < CLI flags."""
     settings = Settings()
     path = config_file or default_config_path()

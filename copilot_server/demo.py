@@ -28,9 +28,11 @@ async def run_demo(path: Path, line: int | None, character: int | None) -> int:
     lines = text.split("\n")
     if line is None:
         # The last line that holds only indentation: where the user is about to type.
-        line = max(i for i, ln in enumerate(lines) if ln.strip() == "" and ln) if any(
-            ln and not ln.strip() for ln in lines
-        ) else len(lines) - 1
+        line = (
+            max(i for i, ln in enumerate(lines) if ln.strip() == "" and ln)
+            if any(ln and not ln.strip() for ln in lines)
+            else len(lines) - 1
+        )
     if character is None:
         character = len(lines[line])
     client = LanguageClient("copilot-server-demo", "0.1")
@@ -54,7 +56,11 @@ async def run_demo(path: Path, line: int | None, character: int | None) -> int:
     client.initialized(types.InitializedParams())
     uri = path.resolve().as_uri()
     client.text_document_did_open(
-        types.DidOpenTextDocumentParams(text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text))
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=1, text=text
+            )
+        )
     )
     print(f"{path}:{line + 1}:{character + 1}")
     print("\n".join(lines[max(0, line - 4) : line + 1]) + "▌")
@@ -63,7 +69,9 @@ async def run_demo(path: Path, line: int | None, character: int | None) -> int:
         types.InlineCompletionParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
             position=types.Position(line=line, character=character),
-            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked),
+            context=types.InlineCompletionContext(
+                trigger_kind=types.InlineCompletionTriggerKind.Invoked
+            ),
         )
     )
     first_ms = (time.perf_counter() - started) * 1000
@@ -82,7 +90,9 @@ async def run_demo(path: Path, line: int | None, character: int | None) -> int:
         types.InlineCompletionParams(
             text_document=types.TextDocumentIdentifier(uri=uri),
             position=types.Position(line=line, character=character),
-            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+            context=types.InlineCompletionContext(
+                trigger_kind=types.InlineCompletionTriggerKind.Automatic
+            ),
         )
     )
     again_ms = (time.perf_counter() - started) * 1000

@@ -11,7 +11,9 @@ from .config import Settings
 from .engines.models import ModelNotFoundError, resolve_model_path, terminal_progress
 
 # A fixed, realistic code prompt so figures compare across machines and runs.
-_SPEED_PROMPT = "def fibonacci(n):\n    " + "\n".join(f"# step {i}: add the two previous numbers" for i in range(40))
+_SPEED_PROMPT = "def fibonacci(n):\n    " + "\n".join(
+    f"# step {i}: add the two previous numbers" for i in range(40)
+)
 
 
 def run_doctor(settings: Settings, measure_speed: bool = True) -> dict[str, Any]:
@@ -28,7 +30,9 @@ def run_doctor(settings: Settings, measure_speed: bool = True) -> dict[str, Any]
     if settings.engine.kind != "local":
         return _remote_doctor(settings, report, measure_speed)
     try:
-        path = resolve_model_path(settings.model.path, progress=terminal_progress("assembling model"))
+        path = resolve_model_path(
+            settings.model.path, progress=terminal_progress("assembling model")
+        )
     except ModelNotFoundError as exc:
         report["error"] = str(exc)
         return report
@@ -47,7 +51,11 @@ def run_doctor(settings: Settings, measure_speed: bool = True) -> dict[str, Any]
         "architecture": info.architecture,
         "size_bytes": info.size_bytes,
         "fim": info.fim.available,
-        "fim_tokens": {"prefix": info.fim.prefix, "suffix": info.fim.suffix, "middle": info.fim.middle},
+        "fim_tokens": {
+            "prefix": info.fim.prefix,
+            "suffix": info.fim.suffix,
+            "middle": info.fim.middle,
+        },
         "chat_template": info.chat_template is not None,
         "n_ctx": info.n_ctx,
         "layers": info.n_layers,
@@ -102,7 +110,12 @@ def measure(engine: Any) -> dict[str, float]:
     # Generating one token times the prompt; the KV cache is reset by a fresh prompt head.
     first = engine.generate(tokens, max_tokens=1, should_stop=lambda _t: False, cancel=never)
     prompt_tps = first.prompt_tokens_evaluated / max(first.prompt_ms / 1000, 1e-6)
-    gen = engine.generate(tokens + [engine.tokenize("\n")[0]], max_tokens=32, should_stop=lambda _t: False, cancel=never)
+    gen = engine.generate(
+        tokens + [engine.tokenize("\n")[0]],
+        max_tokens=32,
+        should_stop=lambda _t: False,
+        cancel=never,
+    )
     gen_tps = max(gen.tokens_generated - 1, 1) / max(gen.generation_ms / 1000, 1e-6)
     return {
         "prompt_tokens_per_s": round(prompt_tps, 1),

@@ -52,7 +52,9 @@ class Document:
     def looks_binary(self) -> bool:
         return "\x00" in self.text[:8192]
 
-    def offset_at(self, line: int, character: int, encoding: Encoding, *, strict: bool = True) -> int:
+    def offset_at(
+        self, line: int, character: int, encoding: Encoding, *, strict: bool = True
+    ) -> int:
         starts = self.__dict__.get("_starts_cache")
         if starts is None or starts[0] is not self.text:
             starts = (self.text, line_starts(self.text))
@@ -72,7 +74,10 @@ class Document:
         last = bisect.bisect_right(starts, end)
         delta = len(new_text) - (end - start)
         added = [start + m.end() for m in re.finditer("\n", new_text)]
-        self.__dict__["_starts_cache"] = (self.text, starts[:first] + added + [x + delta for x in starts[last:]])
+        self.__dict__["_starts_cache"] = (
+            self.text,
+            starts[:first] + added + [x + delta for x in starts[last:]],
+        )
 
     def replace(self, start: int, end: int, new_text: str) -> None:
         """Apply one edit given as Python str offsets."""
@@ -104,7 +109,13 @@ class DocumentStore:
     def all(self) -> list[Document]:
         return list(self._documents.values())
 
-    def change(self, uri: str, version: int, changes: list[tuple[tuple[int, int, int, int] | None, str]], encoding: Encoding) -> Document | None:
+    def change(
+        self,
+        uri: str,
+        version: int,
+        changes: list[tuple[tuple[int, int, int, int] | None, str]],
+        encoding: Encoding,
+    ) -> Document | None:
         """Apply LSP content changes: (range as (l0, c0, l1, c1) or None for full text, text)."""
         doc = self._documents.get(uri)
         if doc is None:

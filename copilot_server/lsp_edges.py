@@ -27,7 +27,12 @@ def content_changes(changes: Any) -> list[tuple[tuple[int, int, int, int] | None
         if rng is None:
             out.append((None, change.text))
         else:
-            out.append(((rng.start.line, rng.start.character, rng.end.line, rng.end.character), change.text))
+            out.append(
+                (
+                    (rng.start.line, rng.start.character, rng.end.line, rng.end.character),
+                    change.text,
+                )
+            )
     return out
 
 
@@ -61,7 +66,9 @@ def completion_request_from_params(
         info = context.selected_completion_info
         if info is not None:
             selected_text = info.text
-            replace_start = doc.offset_at(info.range.start.line, info.range.start.character, encoding, strict=False)
+            replace_start = doc.offset_at(
+                info.range.start.line, info.range.start.character, encoding, strict=False
+            )
     return CompletionRequest(
         uri=uri,
         path=doc.path,
@@ -78,7 +85,9 @@ def _accept_command(result: CompletionResult, uri: str, name: str) -> types.Comm
     return types.Command(
         title="Accept suggestion",
         command=name,
-        arguments=[{"id": result.id, "uri": uri, "length": len(result.text), "source": result.source}],
+        arguments=[
+            {"id": result.id, "uri": uri, "length": len(result.text), "source": result.source}
+        ],
     )
 
 
@@ -124,9 +133,12 @@ def plain_completion_items(
         detail="copilot-server",
         # Sorts after the language server's own items so we do not fight with them.
         sort_text="~copilot",
-        filter_text=request.text[request.text.rfind("\n", 0, request.offset) + 1 : request.offset] + result.text,
+        filter_text=request.text[request.text.rfind("\n", 0, request.offset) + 1 : request.offset]
+        + result.text,
         insert_text_format=types.InsertTextFormat.PlainText,
-        text_edit=types.TextEdit(range=types.Range(start=params.position, end=params.position), new_text=result.text),
+        text_edit=types.TextEdit(
+            range=types.Range(start=params.position, end=params.position), new_text=result.text
+        ),
         command=_accept_command(result, request.uri, accept_command),
     )
     return types.CompletionList(is_incomplete=True, items=[item])
@@ -134,4 +146,6 @@ def plain_completion_items(
 
 def _position_for(text: str, offset: int, encoding: Encoding) -> types.Position:
     lines = split_lines(text[:offset])
-    return types.Position(line=len(lines) - 1, character=index_to_column(lines[-1], len(lines[-1]), encoding))
+    return types.Position(
+        line=len(lines) - 1, character=index_to_column(lines[-1], len(lines[-1]), encoding)
+    )

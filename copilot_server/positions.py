@@ -58,7 +58,9 @@ def split_lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
-def offset_at(text: str, line: int, character: int, encoding: Encoding, *, strict: bool = True) -> int:
+def offset_at(
+    text: str, line: int, character: int, encoding: Encoding, *, strict: bool = True
+) -> int:
     """Python str offset for an LSP position in `text`.
 
     With `strict`, a line past the end raises PositionError (the request is wrong);
@@ -73,7 +75,9 @@ def offset_at(text: str, line: int, character: int, encoding: Encoding, *, stric
         nl = _next_line_break(text, offset)
         if nl < 0:
             if strict:
-                raise PositionError(f"line {line} is past the end of the document ({current + 1} lines)")
+                raise PositionError(
+                    f"line {line} is past the end of the document ({current + 1} lines)"
+                )
             return length
         offset = nl + (2 if text.startswith("\r\n", nl) else 1)
         current += 1
@@ -98,14 +102,22 @@ def line_starts(text: str) -> list[int]:
 
 
 def offset_at_with_starts(
-    text: str, starts: list[int], line: int, character: int, encoding: Encoding, *, strict: bool = True
+    text: str,
+    starts: list[int],
+    line: int,
+    character: int,
+    encoding: Encoding,
+    *,
+    strict: bool = True,
 ) -> int:
     """`offset_at` for a document whose `line_starts` are known: no per-line scan."""
     if line < 0:
         raise PositionError(f"negative line {line}")
     if line >= len(starts):
         if strict:
-            raise PositionError(f"line {line} is past the end of the document ({len(starts)} lines)")
+            raise PositionError(
+                f"line {line} is past the end of the document ({len(starts)} lines)"
+            )
         return len(text)
     begin = starts[line]
     end = starts[line + 1] if line + 1 < len(starts) else len(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from lsprotocol import types
@@ -70,7 +71,11 @@ class CopilotServer(LanguageServer):
 
     def apply_settings(self, overrides: dict[str, Any] | None, source: str) -> bool:
         """Validate and apply one layer; on error keep the previous settings and tell the user."""
-        layer = "workspace" if source in ("workspace/configuration", "didChangeConfiguration") else source
+        layer = (
+            "workspace"
+            if source in ("workspace/configuration", "didChangeConfiguration")
+            else source
+        )
         layer = layer if layer in self.LAYERS else "runtime"
         layers = {**self._layers, layer: overrides or {}}
         try:
@@ -80,7 +85,9 @@ class CopilotServer(LanguageServer):
         except SettingsError as exc:
             message = f"copilot-server: {exc} (from {source}); previous settings kept."
             log.warning(message)
-            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=message))
+            self.window_show_message(
+                types.ShowMessageParams(type=types.MessageType.Error, message=message)
+            )
             return False
         self._layers = layers
         model_changed = new.model != self.settings.model or new.engine != self.settings.engine
@@ -121,7 +128,9 @@ def _register(server: CopilotServer) -> None:
         ls.index.stop()
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-    async def did_change_configuration(ls: CopilotServer, params: types.DidChangeConfigurationParams) -> None:
+    async def did_change_configuration(
+        ls: CopilotServer, params: types.DidChangeConfigurationParams
+    ) -> None:
         pushed = params.settings
         if isinstance(pushed, dict) and pushed:
             ls.apply_settings(_section(pushed), "didChangeConfiguration")
@@ -136,7 +145,9 @@ def _register(server: CopilotServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CopilotServer, params: types.DidChangeTextDocumentParams) -> None:
         changes = content_changes(params.content_changes)
-        ls.documents.change(params.text_document.uri, params.text_document.version, changes, encoding_of(ls))
+        ls.documents.change(
+            params.text_document.uri, params.text_document.version, changes, encoding_of(ls)
+        )
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CopilotServer, params: types.DidCloseTextDocumentParams) -> None:
@@ -144,7 +155,10 @@ def _register(server: CopilotServer) -> None:
         ls.completions.forget_document(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
-    async def inline_completion(ls: CopilotServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+    async def inline_completion(
+        ls: CopilotServer, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList:
+        started = time.perf_counter()
         request = completion_request_from_params(ls, params)
         if request is None:
             return types.InlineCompletionList(items=[])
@@ -153,13 +167,19 @@ def _register(server: CopilotServer) -> None:
                 result = await ls.completions.complete(request)
         except Superseded:
             return types.InlineCompletionList(items=[])
-        return types.InlineCompletionList(items=inline_items(ls, params, request, result, ACCEPT_COMMAND))
+        items = inline_items(ls, params, request, result, ACCEPT_COMMAND)
+        # The handler's own time around the service (position conversion, status, items).
+        edge_ms = (time.perf_counter() - started) * 1000 - result.latency_ms
+        ls.completions.note_server_time(result, max(0.0, edge_ms))
+        return types.InlineCompletionList(items=items)
 
     @server.feature(
         types.TEXT_DOCUMENT_COMPLETION,
         types.CompletionOptions(trigger_characters=[".", "(", " "], resolve_provider=False),
     )
-    async def completion(ls: CopilotServer, params: types.CompletionParams) -> types.CompletionList | None:
+    async def completion(
+        ls: CopilotServer, params: types.CompletionParams
+    ) -> types.CompletionList | None:
         # Fallback for clients without inline completion (Helix, older set-ups).
         if _client_has_inline_completion(ls):
             return None

@@ -88,9 +88,13 @@ class StatusReporter:
     def _on_engine_state(self, state: EngineState) -> None:
         self.publish()
         level = types.MessageType.Error if state.state == "error" else types.MessageType.Info
-        self._server.window_log_message(types.LogMessageParams(type=level, message=f"copilot-server: {state.message}"))
+        self._server.window_log_message(
+            types.LogMessageParams(type=level, message=f"copilot-server: {state.message}")
+        )
         if state.state == "error":
-            self._server.window_show_message(types.ShowMessageParams(type=level, message=f"copilot-server: {state.message}"))
+            self._server.window_show_message(
+                types.ShowMessageParams(type=level, message=f"copilot-server: {state.message}")
+            )
         if state.state in ("ready", "error"):
             self.end_loading_progress(state.message)
 
@@ -109,7 +113,10 @@ class StatusReporter:
             return
         self._progress_token = token
         self._server.work_done_progress.begin(
-            token, types.WorkDoneProgressBegin(title="copilot-server", message="loading model", cancellable=False)
+            token,
+            types.WorkDoneProgressBegin(
+                title="copilot-server", message="loading model", cancellable=False
+            ),
         )
         if self._server.loader.state.state != "loading":
             self.end_loading_progress(self._server.loader.state.message)

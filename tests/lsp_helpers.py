@@ -9,7 +9,7 @@ from pytest_lsp import LanguageClient, client_capabilities
 
 SERVER_COMMAND = [sys.executable, "-m", "copilot_server", "--stdio"]
 
-SAMPLE = 'import json\n\n\ndef load_config(path):\n    with open(path) as f:\n        '
+SAMPLE = "import json\n\n\ndef load_config(path):\n    with open(path) as f:\n        "
 SAMPLE_URI = "file:///tmp/copilot-test/config_loader.py"
 
 
@@ -19,7 +19,9 @@ def profile(name: str, encodings: list[str] | None = None) -> types.ClientCapabi
     spec = {"vscode": "visual-studio-code", "neovim": "neovim@v0.11.0"}[name]
     caps = client_capabilities(spec)
     text_document = caps.text_document or types.TextDocumentClientCapabilities()
-    text_document.inline_completion = types.InlineCompletionClientCapabilities(dynamic_registration=False)
+    text_document.inline_completion = types.InlineCompletionClientCapabilities(
+        dynamic_registration=False
+    )
     caps.text_document = text_document
     if encodings is not None:
         general = caps.general or types.GeneralClientCapabilities()
@@ -28,15 +30,26 @@ def profile(name: str, encodings: list[str] | None = None) -> types.ClientCapabi
     return caps
 
 
-def open_document(client: LanguageClient, text: str, uri: str = SAMPLE_URI, language: str = "python") -> None:
+def open_document(
+    client: LanguageClient, text: str, uri: str = SAMPLE_URI, language: str = "python"
+) -> None:
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id=language, version=1, text=text
+            )
         )
     )
 
 
-def change_document(client: LanguageClient, uri: str, version: int, start: tuple[int, int], end: tuple[int, int], text: str) -> None:
+def change_document(
+    client: LanguageClient,
+    uri: str,
+    version: int,
+    start: tuple[int, int],
+    end: tuple[int, int],
+    text: str,
+) -> None:
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
@@ -53,8 +66,14 @@ def change_document(client: LanguageClient, uri: str, version: int, start: tuple
     )
 
 
-def inline_params(uri: str, line: int, character: int, invoked: bool = True) -> types.InlineCompletionParams:
-    kind = types.InlineCompletionTriggerKind.Invoked if invoked else types.InlineCompletionTriggerKind.Automatic
+def inline_params(
+    uri: str, line: int, character: int, invoked: bool = True
+) -> types.InlineCompletionParams:
+    kind = (
+        types.InlineCompletionTriggerKind.Invoked
+        if invoked
+        else types.InlineCompletionTriggerKind.Automatic
+    )
     return types.InlineCompletionParams(
         text_document=types.TextDocumentIdentifier(uri=uri),
         position=types.Position(line=line, character=character),

@@ -81,7 +81,10 @@ def _corrupt_model(path: Path) -> Path:
 @pytest_lsp.fixture(
     config=ClientServerConfig(
         server_command=SERVER_COMMAND,
-        server_env={**os.environ, "COPILOT_SERVER_MODEL": str(_corrupt_model(Path("/tmp/copilot-corrupt-test.gguf")))},
+        server_env={
+            **os.environ,
+            "COPILOT_SERVER_MODEL": str(_corrupt_model(Path("/tmp/copilot-corrupt-test.gguf"))),
+        },
     )
 )
 async def broken_model_client(lsp_client: LanguageClient):
@@ -90,9 +93,13 @@ async def broken_model_client(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
-async def test_corrupt_model_gives_error_status_and_the_server_stays_up(broken_model_client: LanguageClient):
+async def test_corrupt_model_gives_error_status_and_the_server_stays_up(
+    broken_model_client: LanguageClient,
+):
     open_document(broken_model_client, SAMPLE)
-    result = await broken_model_client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 5, 8))
+    result = await broken_model_client.text_document_inline_completion_async(
+        inline_params(SAMPLE_URI, 5, 8)
+    )
     assert items_of(result) == []
     status = await broken_model_client.workspace_execute_command_async(
         types.ExecuteCommandParams(command="copilot.status")

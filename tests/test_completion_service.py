@@ -9,8 +9,12 @@ def _service() -> CompletionService:
     return CompletionService(Settings(), EngineLoader(Settings()))
 
 
-def _request(text: str, offset: int, selected: str | None, replace_start: int | None) -> CompletionRequest:
-    return CompletionRequest("file:///a.py", "/a.py", "python", text, offset, False, selected, replace_start)
+def _request(
+    text: str, offset: int, selected: str | None, replace_start: int | None
+) -> CompletionRequest:
+    return CompletionRequest(
+        "file:///a.py", "/a.py", "python", text, offset, False, selected, replace_start
+    )
 
 
 def test_suggestion_must_extend_the_selected_completion_item():

@@ -40,8 +40,14 @@ async def _status(client: LanguageClient) -> dict:
 
 
 async def test_initialize_advertises_inline_completion_and_incremental_sync(client: LanguageClient):
-    caps = client.protocol.server_capabilities if hasattr(client.protocol, "server_capabilities") else None
-    result = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="copilot.status"))
+    caps = (
+        client.protocol.server_capabilities
+        if hasattr(client.protocol, "server_capabilities")
+        else None
+    )
+    result = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="copilot.status")
+    )
     assert result["state"] in ("loading", "ready", "busy")
     if caps is not None:
         assert caps.inline_completion_provider is not None
@@ -62,14 +68,18 @@ async def test_inline_completion_suggests_json_load(client: LanguageClient):
 
 async def test_typed_through_answers_from_cache_fast(client: LanguageClient):
     open_document(client, SAMPLE)
-    first = items_of(await client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 5, 8)))
+    first = items_of(
+        await client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 5, 8))
+    )
     assert first
     shown = text_of(first[0])
     typed = shown[:3]
     change_document(client, SAMPLE_URI, 2, (5, 8), (5, 8), typed)
     started = time.perf_counter()
     second = items_of(
-        await client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 5, 8 + len(typed), invoked=False))
+        await client.text_document_inline_completion_async(
+            inline_params(SAMPLE_URI, 5, 8 + len(typed), invoked=False)
+        )
     )
     elapsed_ms = (time.perf_counter() - started) * 1000
     assert second and text_of(second[0]) == shown[len(typed) :]
@@ -85,9 +95,15 @@ async def test_cancel_returns_request_cancelled_and_stops_the_model(client: Lang
     uri = "file:///tmp/copilot-test/cancel.py"
     open_document(client, text, uri)
     await client.workspace_did_change_configuration_async(
-        types.DidChangeConfigurationParams(settings={"copilotServer": {"completion": {"maxTokens": 400, "maxLines": 200}}})
-    ) if hasattr(client, "workspace_did_change_configuration_async") else client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams(settings={"copilotServer": {"completion": {"maxTokens": 400, "maxLines": 200}}})
+        types.DidChangeConfigurationParams(
+            settings={"copilotServer": {"completion": {"maxTokens": 400, "maxLines": 200}}}
+        )
+    ) if hasattr(
+        client, "workspace_did_change_configuration_async"
+    ) else client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(
+            settings={"copilotServer": {"completion": {"maxTokens": 400, "maxLines": 200}}}
+        )
     )
     for _ in range(600):  # the model must be loaded, so the cancel lands in the decode loop
         if (await _status(client))["state"] == "ready":
@@ -121,13 +137,17 @@ async def test_position_past_end_is_invalid_params_and_server_stays_up(client: L
         await client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 99, 0))
     assert info.value.code == -32602
     with pytest.raises(JsonRpcException):
-        await client.text_document_inline_completion_async(inline_params("file:///nowhere.py", 0, 0))
+        await client.text_document_inline_completion_async(
+            inline_params("file:///nowhere.py", 0, 0)
+        )
     assert (await _status(client))["state"] in ("loading", "ready", "busy")
 
 
 async def test_bad_setting_is_reported_and_previous_settings_stay(client: LanguageClient):
     client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams(settings={"copilotServer": {"completion": {"maxTokens": -5}}})
+        types.DidChangeConfigurationParams(
+            settings={"copilotServer": {"completion": {"maxTokens": -5}}}
+        )
     )
     for _ in range(50):
         if client.messages:
@@ -141,12 +161,18 @@ async def test_bad_setting_is_reported_and_previous_settings_stay(client: Langua
     assert items_of(result)
 
 
-async def test_returning_to_an_earlier_cursor_is_answered_by_the_prompt_cache(client: LanguageClient):
+async def test_returning_to_an_earlier_cursor_is_answered_by_the_prompt_cache(
+    client: LanguageClient,
+):
     text = SAMPLE + "\n\n\ndef save_config(path, config):\n    with open(path, 'w') as f:\n        "
     open_document(client, text)
-    first = items_of(await client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 5, 8)))
+    first = items_of(
+        await client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 5, 8))
+    )
     items_of(await client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 10, 8)))
-    again = items_of(await client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 5, 8)))
+    again = items_of(
+        await client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 5, 8))
+    )
     assert [text_of(i) for i in again] == [text_of(i) for i in first]
     metrics = (await _status(client))["metrics"]
     assert metrics["lru_hits"] == 1
@@ -155,7 +181,9 @@ async def test_returning_to_an_earlier_cursor_is_answered_by_the_prompt_cache(cl
 
 async def test_accept_command_counts_accepted_characters_locally(client: LanguageClient):
     await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command="copilot.acceptedSuggestion", arguments=[{"id": "c1", "length": 17}])
+        types.ExecuteCommandParams(
+            command="copilot.acceptedSuggestion", arguments=[{"id": "c1", "length": 17}]
+        )
     )
     metrics = (await _status(client))["metrics"]
     assert metrics["accepted"] == 1 and metrics["accepted_chars"] == 17

@@ -27,10 +27,15 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 pytestmark = pytest.mark.model
 
 # A line with an emoji and CJK before the cursor: columns differ per encoding.
-EMOJI_TEXT = 'import json\n\n\ndef load_config(path):\n    """Load 😀 設定."""\n    with open(path) as f:  # 😀\n        '
+EMOJI_TEXT = (
+    'import json\n\n\ndef load_config(path):\n    """Load 😀 設定."""\n'
+    "    with open(path) as f:  # 😀\n        "
+)
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND), params=["utf-16", "utf-8"])
+@pytest_lsp.fixture(
+    config=ClientServerConfig(server_command=SERVER_COMMAND), params=["utf-16", "utf-8"]
+)
 async def encoded_client(lsp_client: LanguageClient, request):
     caps = profile("vscode", encodings=[request.param] if request.param == "utf-8" else ["utf-16"])
     result = await lsp_client.initialize_session(types.InitializeParams(capabilities=caps))
@@ -44,13 +49,21 @@ async def test_utf16_and_utf8_clients_get_ranges_at_their_cursor(encoded_client:
     assert encoded_client.negotiated == encoded_client.expected
     open_document(encoded_client, EMOJI_TEXT)
     # Cursor at the end of the comment line with the emoji, in the client's own units.
-    line = '    with open(path) as f:  # 😀'
-    column = len(line.encode("utf-8")) if encoded_client.expected == "utf-8" else len(line.encode("utf-16-le")) // 2
-    result = await encoded_client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 5, column))
+    line = "    with open(path) as f:  # 😀"
+    column = (
+        len(line.encode("utf-8"))
+        if encoded_client.expected == "utf-8"
+        else len(line.encode("utf-16-le")) // 2
+    )
+    result = await encoded_client.text_document_inline_completion_async(
+        inline_params(SAMPLE_URI, 5, column)
+    )
     for item in items_of(result):
         assert item.range.start == types.Position(line=5, character=column)
     # And on the empty line after it, the suggestion is the body, as for an ASCII file.
-    result = await encoded_client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 6, 8))
+    result = await encoded_client.text_document_inline_completion_async(
+        inline_params(SAMPLE_URI, 6, 8)
+    )
     items = items_of(result)
     assert items and "json.load(f)" in text_of(items[0])
 
@@ -66,9 +79,13 @@ async def test_neovim_client_gets_inline_completion_and_status(neovim_client: La
     statuses: list = []
     neovim_client.feature("copilot/status")(lambda params: statuses.append(params))
     open_document(neovim_client, SAMPLE)
-    result = await neovim_client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 5, 8))
+    result = await neovim_client.text_document_inline_completion_async(
+        inline_params(SAMPLE_URI, 5, 8)
+    )
     assert items_of(result)
-    status = await neovim_client.workspace_execute_command_async(types.ExecuteCommandParams(command="copilot.status"))
+    status = await neovim_client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="copilot.status")
+    )
     assert status["state"] == "ready"
     assert status["model"].endswith(".gguf")
 
@@ -87,7 +104,8 @@ async def test_completion_fallback_offers_one_item_sorted_last(plain_client: Lan
     open_document(plain_client, SAMPLE)
     result = await plain_client.text_document_completion_async(
         types.CompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=SAMPLE_URI), position=types.Position(line=5, character=8)
+            text_document=types.TextDocumentIdentifier(uri=SAMPLE_URI),
+            position=types.Position(line=5, character=8),
         )
     )
     assert isinstance(result, types.CompletionList)
@@ -106,7 +124,16 @@ def _free_port() -> int:
 async def test_tcp_transport_serves_inline_completion():
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "copilot_server", "--tcp", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "copilot_server",
+            "--tcp",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         stderr=subprocess.DEVNULL,
     )
     client = PlainClient("tcp-test", "1")
@@ -121,7 +148,8 @@ async def test_tcp_transport_serves_inline_completion():
         client.initialized(types.InitializedParams())
         open_document(client, SAMPLE)
         result = await asyncio.wait_for(
-            client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 5, 8)), timeout=120
+            client.text_document_inline_completion_async(inline_params(SAMPLE_URI, 5, 8)),
+            timeout=120,
         )
         assert items_of(result) and "json.load(f)" in text_of(items_of(result)[0])
         await client.shutdown_async(None)

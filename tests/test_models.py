@@ -21,12 +21,17 @@ from copilot_server.engines.models import (
     resolve_model_path,
 )
 
-ASSEMBLE = "from copilot_server.engines.models import assemble, DEFAULT_MODEL; print(assemble(DEFAULT_MODEL))"
+ASSEMBLE = (
+    "from copilot_server.engines.models import assemble, DEFAULT_MODEL; "
+    "print(assemble(DEFAULT_MODEL))"
+)
 
 
 def _run_assembly(cache: Path) -> subprocess.Popen:
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
-    return subprocess.Popen([sys.executable, "-c", ASSEMBLE], env=env, stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", ASSEMBLE], env=env, stdout=subprocess.PIPE, text=True
+    )
 
 
 def test_killed_assembly_leaves_no_valid_looking_file_and_the_next_start_repairs_it(tmp_path):

