@@ -338,7 +338,10 @@ def test_done_when_case_with_the_real_model(template):
     loader.start()
     service = CompletionService(settings, loader)
     try:
-        request = CompletionRequest("file:///t/config.py", "/t/config.py", "python", text, offset)
+        # Explicit (invoked): the whole block, not its first line answered early.
+        request = CompletionRequest(
+            "file:///t/config.py", "/t/config.py", "python", text, offset, invoked=True
+        )
         result = asyncio.run(service.complete(request))
     finally:
         service.close()

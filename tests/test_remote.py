@@ -255,8 +255,10 @@ def never(_text: str) -> bool:
 
 
 TEXT = "def add(a, b):\n    \n\n\nprint(add(1, 2))\n"
+# Explicit (invoked): the answer is the whole block, with its token counts, not an early
+# first line whose figures come when the block is done.
 REQUEST = CompletionRequest(
-    "file:///w/calc.py", "/w/calc.py", "python", TEXT, TEXT.index("    ") + 4
+    "file:///w/calc.py", "/w/calc.py", "python", TEXT, TEXT.index("    ") + 4, invoked=True
 )
 
 
