@@ -300,8 +300,6 @@ def region_edits(text: str, region: Region, new_region_text: str) -> list[Edit]:
     return edits
 
 
-
-
 def _common_suffix_len(a: str, b: str) -> int:
     n = 0
     for x, y in zip(reversed(a), reversed(b), strict=False):

@@ -170,11 +170,15 @@ class _Shown:
 ContextBuilder = Callable[[CompletionRequest, Engine, Settings], Context]
 
 
-def default_context_builder(request: CompletionRequest, engine: Engine, settings: Settings) -> Context:
+def default_context_builder(
+    request: CompletionRequest, engine: Engine, settings: Settings
+) -> Context:
     def count(text: str) -> int:
         return len(engine.tokenize(text))
 
-    return plain_context(request.path, request.language, request.text, request.offset, settings.context, count)
+    return plain_context(
+        request.path, request.language, request.text, request.offset, settings.context, count
+    )
 
 
 class CompletionService:
@@ -189,7 +193,9 @@ class CompletionService:
         self.context_builder = context_builder
         self.metrics = Metrics()
         # One model, one worker thread: llama.cpp contexts are not thread-safe.
-        self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self._worker = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="model"
+        )
         self._inflight: dict[str, threading.Event] = {}
         self._shown: dict[str, _Shown] = {}
         self._lru: OrderedDict[str, str] = OrderedDict()
@@ -530,7 +536,9 @@ class CompletionService:
         if request.selected_text is None or request.replace_start is None:
             return text
         typed = request.text[request.replace_start : request.offset]
-        wanted = request.selected_text[len(typed) :] if request.selected_text.startswith(typed) else ""
+        wanted = (
+            request.selected_text[len(typed) :] if request.selected_text.startswith(typed) else ""
+        )
         if text.startswith(wanted):
             return text
         return ""

@@ -58,54 +58,122 @@ class FimFamily:
 FAMILIES: tuple[FimFamily, ...] = (
     # CodeGemma shares Qwen's <|fim_*|> texts; its <|file_separator|> tells them apart.
     FimFamily(
-        "codegemma", "CodeGemma",
-        ("<|fim_prefix|>",), ("<|fim_suffix|>",), ("<|fim_middle|>",),
-        file_sep=("<|file_separator|>",), repo_style="codegemma",
-        stops=("<|file_separator|>", "<eos>", "<end_of_turn>", "<|fim_prefix|>",
-               "<|fim_suffix|>", "<|fim_middle|>"),
-        requires=("<|file_separator|>",), names=("codegemma",),
+        "codegemma",
+        "CodeGemma",
+        ("<|fim_prefix|>",),
+        ("<|fim_suffix|>",),
+        ("<|fim_middle|>",),
+        file_sep=("<|file_separator|>",),
+        repo_style="codegemma",
+        stops=(
+            "<|file_separator|>",
+            "<eos>",
+            "<end_of_turn>",
+            "<|fim_prefix|>",
+            "<|fim_suffix|>",
+            "<|fim_middle|>",
+        ),
+        requires=("<|file_separator|>",),
+        names=("codegemma",),
     ),
     FimFamily(
-        "qwen2.5-coder", "Qwen2.5-Coder",
-        ("<|fim_prefix|>",), ("<|fim_suffix|>",), ("<|fim_middle|>",),
-        repo_name=("<|repo_name|>",), file_sep=("<|file_sep|>",), repo_style="qwen",
-        stops=("<|endoftext|>", "<|fim_pad|>", "<|file_sep|>", "<|repo_name|>", "<|im_end|>",
-               "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
-        aliases=("qwen", "qwen2.5", "qwen-coder"), names=("qwen",),
+        "qwen2.5-coder",
+        "Qwen2.5-Coder",
+        ("<|fim_prefix|>",),
+        ("<|fim_suffix|>",),
+        ("<|fim_middle|>",),
+        repo_name=("<|repo_name|>",),
+        file_sep=("<|file_sep|>",),
+        repo_style="qwen",
+        stops=(
+            "<|endoftext|>",
+            "<|fim_pad|>",
+            "<|file_sep|>",
+            "<|repo_name|>",
+            "<|im_end|>",
+            "<|fim_prefix|>",
+            "<|fim_suffix|>",
+            "<|fim_middle|>",
+        ),
+        aliases=("qwen", "qwen2.5", "qwen-coder"),
+        names=("qwen",),
     ),
     FimFamily(
-        "starcoder2", "StarCoder2",
-        ("<fim_prefix>",), ("<fim_suffix>",), ("<fim_middle>",),
-        repo_name=("<repo_name>",), file_sep=("<file_sep>",), repo_style="starcoder2",
-        stops=("<|endoftext|>", "<file_sep>", "<fim_pad>", "<fim_prefix>", "<fim_suffix>",
-               "<fim_middle>"),
-        requires=("<file_sep>",), names=("starcoder2",),
+        "starcoder2",
+        "StarCoder2",
+        ("<fim_prefix>",),
+        ("<fim_suffix>",),
+        ("<fim_middle>",),
+        repo_name=("<repo_name>",),
+        file_sep=("<file_sep>",),
+        repo_style="starcoder2",
+        stops=(
+            "<|endoftext|>",
+            "<file_sep>",
+            "<fim_pad>",
+            "<fim_prefix>",
+            "<fim_suffix>",
+            "<fim_middle>",
+        ),
+        requires=("<file_sep>",),
+        names=("starcoder2",),
     ),
     FimFamily(
-        "starcoder", "StarCoder",
-        ("<fim_prefix>", "<fim-prefix>"), ("<fim_suffix>", "<fim-suffix>"),
+        "starcoder",
+        "StarCoder",
+        ("<fim_prefix>", "<fim-prefix>"),
+        ("<fim_suffix>", "<fim-suffix>"),
         ("<fim_middle>", "<fim-middle>"),
-        stops=("<|endoftext|>", "<fim_pad>", "<fim-pad>", "<fim_prefix>", "<fim_suffix>",
-               "<fim_middle>"),
-        aliases=("santacoder",), names=("starcoder", "santacoder"),
+        stops=(
+            "<|endoftext|>",
+            "<fim_pad>",
+            "<fim-pad>",
+            "<fim_prefix>",
+            "<fim_suffix>",
+            "<fim_middle>",
+        ),
+        aliases=("santacoder",),
+        names=("starcoder", "santacoder"),
     ),
     FimFamily(
-        "deepseek-coder", "DeepSeek-Coder",
-        ("<｜fim▁begin｜>",), ("<｜fim▁hole｜>",), ("<｜fim▁end｜>",),
-        stops=("<|EOT|>", "<｜end▁of▁sentence｜>", "<｜fim▁begin｜>", "<｜fim▁hole｜>",
-               "<｜fim▁end｜>"),
-        aliases=("deepseek",), names=("deepseek",),
+        "deepseek-coder",
+        "DeepSeek-Coder",
+        ("<｜fim▁begin｜>",),
+        ("<｜fim▁hole｜>",),
+        ("<｜fim▁end｜>",),
+        stops=(
+            "<|EOT|>",
+            "<｜end▁of▁sentence｜>",
+            "<｜fim▁begin｜>",
+            "<｜fim▁hole｜>",
+            "<｜fim▁end｜>",
+        ),
+        aliases=("deepseek",),
+        names=("deepseek",),
     ),
     FimFamily(
-        "codellama", "CodeLlama",
-        ("▁<PRE>", "<PRE>"), ("▁<SUF>", "<SUF>"), ("▁<MID>", "<MID>"),
-        stops=("▁<EOT>", "<EOT>"), spm_spaces=True, names=("codellama", "code llama"),
+        "codellama",
+        "CodeLlama",
+        ("▁<PRE>", "<PRE>"),
+        ("▁<SUF>", "<SUF>"),
+        ("▁<MID>", "<MID>"),
+        stops=("▁<EOT>", "<EOT>"),
+        spm_spaces=True,
+        names=("codellama", "code llama"),
     ),
     FimFamily(
-        "codestral", "Codestral (Mistral FIM)",
-        ("[PREFIX]",), ("[SUFFIX]",), ("[MIDDLE]",), order="spm", use_middle=False,
-        stops=("[PREFIX]", "[SUFFIX]", "[MIDDLE]"), spm_spaces=True, has_base_build=False,
-        aliases=("mistral", "mistral-fim"), names=("codestral",),
+        "codestral",
+        "Codestral (Mistral FIM)",
+        ("[PREFIX]",),
+        ("[SUFFIX]",),
+        ("[MIDDLE]",),
+        order="spm",
+        use_middle=False,
+        stops=("[PREFIX]", "[SUFFIX]", "[MIDDLE]"),
+        spm_spaces=True,
+        has_base_build=False,
+        aliases=("mistral", "mistral-fim"),
+        names=("codestral",),
     ),
 )
 GENERIC = "fim"  # llama.cpp's own FIM ids, PSM layout: a model no family record knows
@@ -116,8 +184,17 @@ _BY_NAME = {alias: f for f in FAMILIES for alias in (f.name, *f.aliases)}
 
 # Text of BOS/EOS-like tokens a chat template may name, probed like the FIM tokens.
 _BOS_TEXTS = ("<s>", "<bos>", "<|begin_of_text|>", "<｜begin▁of▁sentence｜>", "<|endoftext|>")
-_CHAT_STOPS = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|EOT|>", "</s>", "<eos>",
-               "<|end|>", "<|endoftext|>", "<｜end▁of▁sentence｜>")
+_CHAT_STOPS = (
+    "<|im_end|>",
+    "<end_of_turn>",
+    "<|eot_id|>",
+    "<|EOT|>",
+    "</s>",
+    "<eos>",
+    "<|end|>",
+    "<|endoftext|>",
+    "<｜end▁of▁sentence｜>",
+)
 
 
 @dataclass(frozen=True)
@@ -147,8 +224,10 @@ class Template:
 
     def describe(self) -> str:
         if self.kind == CHAT:
-            text = (f"{self.label}: the model's own chat template, asking for the missing code "
-                    f"only ({self.source})")
+            text = (
+                f"{self.label}: the model's own chat template, asking for the missing code "
+                f"only ({self.source})"
+            )
         else:
             marks = [self.texts.get(role, "?") for role in _layout_roles(self)]
             text = f"{self.label} FIM, {' … '.join(marks)} ({self.source})"
@@ -261,8 +340,7 @@ def resolve_template(engine: Engine, setting: str = "auto") -> Template:
     family = _BY_NAME.get(setting)
     if family is None:
         raise PromptError(
-            f"unknown prompt template '{setting}'; choose one of: "
-            + ", ".join(TEMPLATE_NAMES)
+            f"unknown prompt template '{setting}'; choose one of: " + ", ".join(TEMPLATE_NAMES)
         )
     template = _family(engine, family, "setting")
     if template is None:

@@ -24,7 +24,10 @@ _PAIRS = {")": "(", "]": "[", "}": "{"}
 _OPENING = set(_PAIRS.values())
 # Line comment markers by language; a cursor in a comment finishes the comment's line.
 _LINE_COMMENT = {
-    "python": "#", "ruby": "#", "shellscript": "#", "lua": "--",
+    "python": "#",
+    "ruby": "#",
+    "shellscript": "#",
+    "lua": "--",
 }
 _DEFAULT_COMMENT = "//"
 _COMMENT_STARTS = ("#", "//", "/*", "*", "--")

@@ -158,7 +158,10 @@ SPECIALS = {
     "starcoder2": ["<fim_prefix>", "<fim_suffix>", "<fim_middle>"],
     "starcoder": ["<fim_prefix>", "<fim_suffix>", "<fim_middle>"],
     "deepseek-coder": [
-        "<｜begin▁of▁sentence｜>", "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"
+        "<｜begin▁of▁sentence｜>",
+        "<｜fim▁begin｜>",
+        "<｜fim▁hole｜>",
+        "<｜fim▁end｜>",
     ],
     "codegemma": ["<bos>", "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"],
     "codellama": ["<s>", "▁<PRE>", "▁<SUF>", "▁<MID>"],

@@ -1,9 +1,10 @@
 """One in-process llama.cpp model (llama-cpp-python), streamed token by token.
 
 All calls must come from one thread at a time (the completion worker): llama.cpp's
-context is not thread-safe. KV reuse comes from `Llama.generate`, which keeps the
-longest common token prefix with the previous call; we measure that prefix ourselves
-to report how many prompt tokens were really evaluated.
+context is not thread-safe. KV reuse: `Llama.generate` keeps the longest common token
+prefix with the previous call, and before it runs we keep cached runs that moved toward
+the start by shifting them (kv_reuse.py); we count what was kept ourselves to report how
+many prompt tokens were really evaluated.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import time
 from pathlib import Path
 
 from ..config import ModelSettings
-from ..source_files import common_prefix_length
 from .base import FimTokens, Generation, ModelInfo, StopCheck
+from .kv_reuse import plan_reuse
 from .models import ModelNotFoundError, check_gguf_header
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,9 @@ class LlamaEngine:
                 "the default rebuilt, or choose another GGUF."
             ) from None
         self._lock = threading.Lock()
-        self._previous: list[int] = []
+        memory = self._llm._ctx.memory
+        # Recurrent and some multimodal-RoPE models cannot move cached positions.
+        self._can_shift = memory is not None and bool(llama_cpp.llama_memory_can_shift(memory))
         self.info = self._read_info(model_path, n_gpu_layers)
 
     # -- model facts -------------------------------------------------------------------
@@ -188,7 +191,7 @@ class LlamaEngine:
         if room <= 0:
             raise ValueError(f"prompt of {len(prompt)} tokens does not fit n_ctx={llm.n_ctx()}")
         max_tokens = min(max_tokens, room)
-        reused = common_prefix_length(llm._input_ids[: llm.n_tokens].tolist(), prompt[:-1])
+        reused = self._keep_moved_tokens(prompt)
         started = time.perf_counter()
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         text = ""
@@ -241,10 +244,44 @@ class LlamaEngine:
             generation_ms=(ended - first) * 1000,
         )
 
+    def _keep_moved_tokens(self, prompt: list[int]) -> int:
+        """Shift the cached runs the prompt keeps (see kv_reuse.py) to their new positions
+        and drop the rest; `Llama.generate` then sees them as a common prefix. Returns the
+        prompt tokens that need no evaluation."""
+        import llama_cpp
+
+        llm = self._llm
+        cached = llm._input_ids[: llm.n_tokens].tolist()
+        plan = plan_reuse(cached, prompt)
+        if not plan.moves or not self._can_shift:
+            return min(plan.common_prefix, len(prompt) - 1)
+        ctx = llm._ctx
+        for move in plan.moves:
+            # The cells between the kept part and this run go; the run slides back.
+            if not ctx.kv_cache_seq_rm(0, move.prompt_at, move.cache_at):
+                llm.reset()  # a cache that cannot drop a range: start over, never mix
+                llama_cpp.llama_memory_clear(ctx.memory, True)
+                return 0
+            ctx.kv_cache_seq_shift(
+                0, move.cache_at, move.cache_at + move.length, move.prompt_at - move.cache_at
+            )
+        # The prompt's last token is always read again: its logits are what we sample
+        # from, and the context's current logits belong to another position.
+        kept = min(plan.kept, len(prompt) - 1)
+        ctx.kv_cache_seq_rm(0, kept, -1)
+        llm.input_ids[:kept] = prompt[:kept]
+        llm.n_tokens = kept
+        llm._requires_eval = True
+        log.debug(
+            "KV reuse: %d in place, %d moved in %d runs",
+            plan.common_prefix,
+            plan.kept - plan.common_prefix,
+            len(plan.moves),
+        )
+        return kept
+
     def close(self) -> None:
         llm = getattr(self, "_llm", None)
         if llm is not None:
             llm.close()
             self._llm = None
-
-
