@@ -32,6 +32,7 @@ from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
 from .chat import chat_prompt_tokens
 from .config import Settings
 from .engines.base import Engine
+from .engines.remote import RemoteEngineError
 from .lsp_edges import encoding_of
 from .positions import Encoding, position_of
 from .source_files import common_prefix_length
@@ -997,6 +998,8 @@ async def _on_model(
             except asyncio.CancelledError:
                 cancel.set()  # $/cancelRequest: stop the decode loop at the next token
                 raise
+            except RemoteEngineError as exc:  # a model server that is down or failing
+                raise ModelUnavailable(str(exc)) from None
 
 
 async def resolve_code_action(ls: CopilotServer, action: types.CodeAction) -> types.CodeAction:

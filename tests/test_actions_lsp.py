@@ -4,6 +4,7 @@ capabilities; the two model calls are the issue's done-when cases."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Union
 
 import pytest
@@ -188,3 +189,54 @@ def _plain(value):  # noqa: ANN001, ANN202 - notification params arrive as pygls
     if hasattr(value, "_asdict"):
         return {k: _plain(v) for k, v in value._asdict().items()}
     return value
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens once the socket closes
+
+
+DOWN_URL = f"http://127.0.0.1:{_closed_port()}"
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND))
+async def remote_down_client(lsp_client: LanguageClient):
+    lsp_client.protocol._converter.register_structure_hook(
+        Union[types.Command, types.CodeAction],  # noqa: UP007 - the key lsprotocol registers
+        _command_or_code_action,
+    )
+    await lsp_client.initialize_session(
+        types.InitializeParams(
+            capabilities=profile("vscode"),
+            initialization_options={
+                "copilotServer": {"engine": {"kind": "openai", "url": DOWN_URL, "retries": 0}}
+            },
+        )
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_explain_with_a_model_server_that_is_down_says_so(remote_down_client):
+    client = remote_down_client
+    open_document(client, SMALL_FUNCTION, URI)
+    result = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(
+            command="copilot.explain",
+            arguments=[
+                {
+                    "uri": URI,
+                    "range": {
+                        "start": {"line": 1, "character": 4},
+                        "end": {"line": 1, "character": 4},
+                    },
+                }
+            ],
+        )
+    )
+    assert "refused the connection" in result["markdown"], result
+    assert result["tokens"] == 0
+    # The server is still up and answers the next request.
+    actions = await _actions(client, _code_action_params(1, 4))
+    assert any(a.command and a.command.command == "copilot.explain" for a in actions)
