@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from .config import Settings, SettingsError, load_settings
+from .logs import configure_logging, set_log_level
 
 
 def _language_for(path: Path) -> str:
@@ -118,11 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(__version__)
         return 0
-    logging.basicConfig(
-        level=(args.log_level or "info").upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level or "info")
     try:
         settings = _load_settings(args)
     except SettingsError as exc:
@@ -148,7 +144,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.log_level:
         settings = settings.merged({"log_level": args.log_level})
-    logging.getLogger("copilot_server").setLevel(settings.log_level.upper())
+    set_log_level(settings.log_level)
     server = create_server(settings)
     if args.tcp:
         server.start_tcp(args.host, args.port)

@@ -22,6 +22,7 @@ from .context import ALIGN_LINES, Context, plain_context
 from .engines.base import Engine, Generation
 from .engines.loader import EngineLoader
 from .engines.remote import RemoteEngine, RemoteEngineError
+from .priority import lower_thread_priority
 from .prompts import Prompt, build_fim_prompt
 from .trimming import Trimmer, TrimRequest
 
@@ -194,7 +195,7 @@ class CompletionService:
         self.metrics = Metrics()
         # One model, one worker thread: llama.cpp contexts are not thread-safe.
         self._worker = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="model"
+            max_workers=1, thread_name_prefix="model", initializer=lower_thread_priority
         )
         self._inflight: dict[str, threading.Event] = {}
         self._shown: dict[str, _Shown] = {}

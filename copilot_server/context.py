@@ -140,6 +140,24 @@ class CachedTokenCounter:
         self._tokenize = tokenize
         return self
 
+    def known(self, owner: object, texts: set[str]) -> set[str]:
+        """Those of `texts` already counted with `owner`'s tokenizer."""
+        if owner is not self._owner:
+            return set()
+        return {text for text in texts if text in self._cache}
+
+    def add(self, owner: object, counts: dict[str, int]) -> None:
+        """Counts taken ahead with `owner`'s tokenizer (dropped if another owner has
+        taken over); the oldest entries make room."""
+        if owner is not self._owner and self._owner is not None:
+            return
+        self._owner = owner
+        cache = self._cache
+        for text, cost in counts.items():
+            cache[text] = cost
+        while len(cache) > self.max_entries:
+            cache.popitem(last=False)
+
     def __call__(self, text: str) -> int:
         if not text:
             return 0

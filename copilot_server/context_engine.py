@@ -27,6 +27,7 @@ benchmark) a stale tree is re-parsed when a region needs it.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import re
@@ -47,7 +48,9 @@ from .context import (
     line_window_before,
     plain_context,
 )
+from .engines.remote import RemoteEngine
 from .languages import KEYWORDS, grammar_for
+from .priority import lower_thread_priority
 from .syntax import Outline, OutlineEntry, Scope, SyntaxTree, find_imports, scope_chain
 
 if TYPE_CHECKING:
@@ -78,11 +81,15 @@ MAX_SIMILAR_SOURCES = 12
 MAX_SOURCE_CHARS = 400_000
 # A document edited since its last parse is re-parsed after this long without requests.
 IDLE_REPARSE_S = 0.3
+# A newly opened file up to this many lines has its lines' token counts taken ahead.
+COUNT_AHEAD_LINES = 5_000
 # Caches: regions and parsed texts kept across requests.
 REGION_CACHE = 32
 TREE_CACHE = 8
 OUTLINE_CACHE = 64
 CHUNK_CACHE = 64
+# Identifier sets of lines seen in open documents (emptied when full).
+LINE_WORDS_CACHE = 100_000
 
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 # A name is worth looking up when it is called, or is a type/class (capitalised).
@@ -108,6 +115,8 @@ class EngineStats:
     scope_hits: int = 0
     fallbacks: int = 0
     idle_reparses: int = 0
+    prepared: int = 0  # documents whose definitions were read ahead, at open
+    counted_ahead: int = 0  # line token counts taken ahead, at open
     last_ms: float = 0.0
     last_region_ms: float = 0.0
 
@@ -174,6 +183,8 @@ class ContextEngine:
         self._open_names: OrderedDict[tuple, _ByName] = OrderedDict()  # per other doc version
         self._chunks: OrderedDict[tuple, list[_Chunk]] = OrderedDict()
         self._idle: dict[int, asyncio.TimerHandle] = {}
+        self._counting: concurrent.futures.ThreadPoolExecutor | None = None
+        self._line_words: dict[str, frozenset[str]] = {}
 
     # -- the builder -------------------------------------------------------------------
 
@@ -479,6 +490,47 @@ class ContextEngine:
         except RuntimeError:
             return None
 
+    def prepare_soon(self, uri: str, engine: Engine | None = None) -> None:
+        """Get a newly opened document ready for its first completion: its definitions
+        are read as soon as the loop is free (~12 ms for a 2,000-line file) and, with a
+        local model, its lines' token counts are taken on a background thread (~10-20 ms
+        of tokenizer calls the first window would otherwise make)."""
+        loop = self._loop()
+        if loop is not None:
+            loop.call_soon(self.prepare, uri, engine)
+
+    def prepare(self, uri: str, engine: Engine | None = None) -> None:
+        doc = self.documents.get(uri) if self.documents is not None else None
+        if doc is None or doc.too_large or doc.looks_binary:
+            return
+        if isinstance(doc.syntax, SyntaxTree):
+            with self._lock:
+                self._outline(uri, doc.syntax)
+            self.stats.prepared += 1
+        if engine is not None and not isinstance(engine, RemoteEngine):
+            text = doc.text
+            if text.count("\n") <= COUNT_AHEAD_LINES:
+                self._count_ahead().submit(self._count_lines, text, engine)
+
+    def _count_ahead(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._counting is None:
+            self._counting = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="count-ahead", initializer=lower_thread_priority
+            )
+        return self._counting
+
+    def _count_lines(self, text: str, engine: Engine) -> None:
+        """Count every line as the windows will ask for it ("line\n" above the cursor,
+        "\nline" below) and hand the counts to the shared counter in one step."""
+        lines = text.split("\n")
+        segments = {line + "\n" for line in lines[:-1]} | {"\n" + line for line in lines[1:]}
+        with self._lock:
+            known = self._counter.known(engine, segments)
+        counts = {segment: len(engine.tokenize(segment)) for segment in segments - known}
+        with self._lock:
+            self._counter.add(engine, counts)
+        self.stats.counted_ahead += len(counts)
+
     def _reparse_when_idle(self, syntax: SyntaxTree) -> None:
         """Re-parse `syntax` once the user pauses (IDLE_REPARSE_S without a request)."""
         loop = self._loop()
@@ -616,7 +668,7 @@ class ContextEngine:
             self._chunks.move_to_end(key)
             return chunks
         lines = text.split("\n")
-        line_words = [_words(line) for line in lines]
+        line_words = [self._words_of_line(line) for line in lines]
         chunks = []
         for start in range(0, max(1, len(lines) - CHUNK_STEP), CHUNK_STEP):
             body = "\n".join(lines[start : start + CHUNK_LINES]).strip("\n")
@@ -628,6 +680,17 @@ class ContextEngine:
         while len(self._chunks) > CHUNK_CACHE:
             self._chunks.popitem(last=False)
         return chunks
+
+    def _words_of_line(self, line: str) -> frozenset[str]:
+        """A line's identifiers, cached by its text: the chunks of a document edited since
+        they were cut are cut again when another file asks, and only the lines that
+        changed are read again (a 2,000-line file: ~15 ms → ~3 ms)."""
+        words = self._line_words.get(line)
+        if words is None:
+            if len(self._line_words) >= LINE_WORDS_CACHE:
+                self._line_words.clear()
+            words = self._line_words[line] = _words(line)
+        return words
 
     # -- scope chain -------------------------------------------------------------------
 

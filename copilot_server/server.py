@@ -14,10 +14,11 @@ from pygls.lsp.server import LanguageServer
 from . import __version__, actions
 from .completions import CompletionService, Superseded
 from .config import CONFIG_SECTION, Settings, SettingsError
-from .context_engine import make_context_builder
+from .context_engine import ContextEngine
 from .documents import DocumentStore
 from .engines.loader import EngineLoader, EngineState
 from .index import WorkspaceIndex, workspace_folders
+from .logs import set_log_level
 from .lsp_edges import (
     completion_request_from_params,
     content_changes,
@@ -59,8 +60,10 @@ class CopilotServer(LanguageServer):
         self.loader = EngineLoader(self.settings)
         # Workspace definitions for the context engine; started on `initialized`.
         self.index = WorkspaceIndex(settings=self.settings.context)
-        builder = make_context_builder(self.documents, self.index)
-        self.completions = CompletionService(self.settings, self.loader, context_builder=builder)
+        self.context = ContextEngine(self.documents, self.index)
+        self.completions = CompletionService(
+            self.settings, self.loader, context_builder=self.context
+        )
         self.status = StatusReporter(self)
         self.loader.add_listener(self.status.engine_state_changed)
         self.extensions: dict[str, Any] = {}  # context engine, actions: attached by features
@@ -94,7 +97,7 @@ class CopilotServer(LanguageServer):
         enabled_changed = new.completion.enabled != self.settings.completion.enabled
         self.settings = new
         self.completions.settings = new
-        logging.getLogger("copilot_server").setLevel(new.log_level.upper())
+        set_log_level(new.log_level)
         if model_changed and self.loader.engine is not None:
             self.loader.reload(new)
         if enabled_changed:
@@ -108,6 +111,21 @@ def create_server(settings: Settings | None = None) -> CopilotServer:
     return server
 
 
+def _prepare_when_ready(
+    ls: CopilotServer, loop: asyncio.AbstractEventLoop, state: EngineState
+) -> None:
+    """On the loader thread: once a model is loaded, get the documents opened while it
+    loaded ready for their first completion (see ContextEngine.prepare_soon)."""
+    if state.state != "ready" or loop.is_closed():
+        return
+
+    def prepare_open_documents() -> None:
+        for doc in ls.documents.all():
+            ls.context.prepare_soon(doc.uri, ls.loader.engine)
+
+    loop.call_soon_threadsafe(prepare_open_documents)
+
+
 def _register(server: CopilotServer) -> None:
     @server.feature(types.INITIALIZE)
     def initialize(ls: CopilotServer, params: types.InitializeParams) -> None:
@@ -117,7 +135,9 @@ def _register(server: CopilotServer) -> None:
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: CopilotServer, params: types.InitializedParams) -> None:
-        ls.status.attach(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        ls.status.attach(loop)
+        ls.loader.add_listener(lambda state: _prepare_when_ready(ls, loop, state))
         await ls.status.begin_loading_progress()
         await _pull_configuration(ls)
         ls.index.settings = ls.settings.context
@@ -141,6 +161,7 @@ def _register(server: CopilotServer) -> None:
     def did_open(ls: CopilotServer, params: types.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
         ls.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
+        ls.context.prepare_soon(doc.uri, ls.loader.engine)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CopilotServer, params: types.DidChangeTextDocumentParams) -> None:

@@ -373,3 +373,84 @@ async def test_under_the_server_loop_requests_never_parse_and_the_tree_catches_u
     assert not doc.syntax.stale and builder.stats.idle_reparses == 1
     fresh = doc.syntax.grammar.new_parser().parse(doc.text.encode())
     assert str(doc.syntax.tree.root_node) == str(fresh.root_node)
+
+
+# -- getting a newly opened document ready -----------------------------------------------
+
+
+def test_a_newly_opened_document_is_read_ahead_so_its_first_request_counts_no_lines():
+    text = big_python()
+    store = DocumentStore()
+    doc = store.open("file:///w/app.py", "python", 1, text)
+    offset = text.index("def func_50")
+    cold, cold_engine = ContextEngine(store), RegexTokenizer()
+    cold_context = cold(request(doc.text, offset), cold_engine, SETTINGS)
+
+    warm, warm_engine = ContextEngine(store), RegexTokenizer()
+    warm.prepare(doc.uri, warm_engine)
+    warm._count_ahead().shutdown(wait=True)  # the counts are taken on a background thread
+    assert warm.stats.prepared == 1 and warm.stats.counted_ahead > 0
+    chunks_read = warm._outlines[doc.uri].chunks_read
+    calls = warm_engine.calls
+    warm_context = warm(request(doc.text, offset), warm_engine, SETTINGS)
+    # Same context; the definitions were not read again and the windows' lines were
+    # all counted ahead (what is left is the snippets' own counts).
+    assert warm_context == cold_context
+    assert warm._outlines[doc.uri].chunks_read == chunks_read
+    assert warm_engine.calls - calls <= cold_engine.calls // 10, (warm_engine.calls, calls)
+
+
+async def test_under_the_server_loop_a_document_is_prepared_after_did_open_returns():
+    import asyncio
+
+    store = DocumentStore()
+    doc = store.open("file:///w/app.py", "python", 1, big_python())
+    builder, engine = ContextEngine(store), RegexTokenizer()
+    builder.prepare_soon(doc.uri, engine)
+    assert builder.stats.prepared == 0  # not inside the didOpen handler
+    await asyncio.sleep(0)
+    assert builder.stats.prepared == 1
+    builder._count_ahead().shutdown(wait=True)
+    assert builder.stats.counted_ahead > 0
+
+
+def test_a_remote_model_s_tokenizer_is_not_called_ahead():
+    from copilot_server.engines.remote import RemoteEngine
+
+    class CountingRemote(RemoteEngine):
+        def __init__(self) -> None:  # no server: only `tokenize` is looked at
+            self.calls = 0
+
+        def tokenize(self, text: str, *, special: bool = False) -> list[int]:
+            self.calls += 1
+            return [0]
+
+    store = DocumentStore()
+    doc = store.open("file:///w/app.py", "python", 1, big_python())
+    builder, remote = ContextEngine(store), CountingRemote()
+    builder.prepare(doc.uri, remote)
+    assert builder.stats.prepared == 1 and builder._counting is None and remote.calls == 0
+
+
+def test_counts_taken_ahead_are_kept_only_for_the_tokenizer_that_took_them():
+    from copilot_server.context import CachedTokenCounter
+
+    first, second = RegexTokenizer(), RegexTokenizer()
+    counter = CachedTokenCounter()
+    counter.add(first, {"alpha beta\n": 4})
+    assert counter.known(first, {"alpha beta\n", "gamma\n"}) == {"alpha beta\n"}
+    counter.bind(first, first.tokenize)
+    assert counter("alpha beta\n") == 4 and first.calls == 0
+    counter.bind(second, second.tokenize)  # another model: its own counts
+    assert counter.known(second, {"alpha beta\n"}) == set()
+    counter.add(first, {"stale\n": 9})  # late counts of the previous model are dropped
+    assert counter.known(second, {"stale\n"}) == set()
+
+
+def test_chunks_cut_again_after_an_edit_match_chunks_cut_from_scratch():
+    text = big_python()
+    builder = ContextEngine()
+    builder._chunks_of(("doc", 1), text)
+    edited = text.replace("def func_40(x):", "def func_40(x, scale):", 1)
+    again = builder._chunks_of(("doc", 2), edited)
+    assert again == ContextEngine()._chunks_of(("doc", 2), edited)
