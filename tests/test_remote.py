@@ -772,6 +772,89 @@ def test_real_server_rejects_a_wrong_key_with_a_clear_error(real_server, monkeyp
     engine.close()
 
 
+# Holes whose answer is a block or a line: the trimmer stops each before the token cap.
+HOLES = (
+    ("def add(a, b):\n    ", "\n\nprint(add(1, 2))\n"),
+    ("def is_even(n):\n    ", "\n\n\ndef is_odd(n):\n    return not is_even(n)\n"),
+    ("import os\n\nhome = ", "\nprint(home)\n"),
+)
+
+
+@pytest.mark.model
+async def test_real_server_early_stop_generates_no_more_than_in_process(real_server, monkeypatch):
+    """The same holes through the HTTP engine and in process: closing the stream when the
+    trimmer is done costs no more tokens than stopping the in-process loop."""
+    from copilot_server.engines.models import resolve_model_path
+
+    monkeypatch.setenv(KEY_ENV, real_server.api_key)
+    if not real_server.running:
+        real_server.start()
+    counts: dict[str, list[int]] = {}
+    for kind, settings in (
+        ("remote", real_settings(real_server)),
+        ("local", Settings().merged({"model": {"path": str(resolve_model_path(None))}})),
+    ):
+        loader = EngineLoader(settings)
+        loader.start()
+        service = CompletionService(settings, loader)
+        counts[kind] = []
+        for before, after in HOLES:
+            text = before + after
+            request = CompletionRequest(
+                "file:///w/holes.py", "/w/holes.py", "python", text, len(before), invoked=True
+            )
+            result = await service.complete(request)
+            assert result.source == "model" and result.text, (kind, result)
+            assert result.tokens_generated < settings.completion.max_tokens, (kind, result)
+            counts[kind].append(result.tokens_generated)
+        service.close()
+        loader.close()
+    assert sum(counts["remote"]) <= sum(counts["local"]), counts
+
+
+@pytest.mark.model
+async def test_explain_and_fix_through_the_real_server(real_server, real_engine):
+    from copilot_server.actions import (
+        apply_edits,
+        compute_explanation,
+        compute_fix,
+        explain_region,
+        syntax_problems,
+    )
+
+    code = (
+        "def is_palindrome(word):\n"
+        "    cleaned = word.lower()\n"
+        "    return cleaned == cleaned[::-1]\n"
+    )
+    settings = real_settings(real_server)
+    region, name = explain_region("python", code, 1)
+    explanation = compute_explanation(
+        real_engine,
+        settings,
+        language="python",
+        text=code,
+        region=region,
+        name=name,
+        cancel=threading.Event(),
+    )
+    assert explanation.tokens > 0 and len(explanation.markdown.split()) >= 5, explanation
+    broken = "def total(items)\n    return sum(items)\n"
+    outcome = compute_fix(
+        real_engine,
+        settings,
+        language="python",
+        text=broken,
+        first_line=0,
+        last_line=0,
+        message="expected ':'",
+        cancel=threading.Event(),
+    )
+    assert outcome.edits, outcome
+    fixed = apply_edits(broken, outcome.edits)
+    assert syntax_problems("python", fixed) == [] and "return sum(items)" in fixed
+
+
 # -- a real llama-server (optional: built from llama-cpp-python's own sources) ------------
 #
 # pip download --no-binary :all: --no-deps llama-cpp-python==0.3.36
