@@ -232,6 +232,7 @@ class WorkspaceIndex:
         self._recent: OrderedDict[str, float] = OrderedDict()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._changing = threading.Lock()
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self.ready = threading.Event()  # the first build is done (or there is none)
         self.watching = threading.Event()  # the watcher is in place
@@ -281,6 +282,30 @@ class WorkspaceIndex:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
         self.stats.state = "stopped"
+
+    def change_folders(self, folders: Iterable[str | Path]) -> None:
+        """The editor added or removed workspace folders: drop what is now outside them
+        and index the new set (in the background when the index was running; files
+        already indexed are not parsed again). Blocks up to a second while the watcher
+        stops: call it off the event loop."""
+        with self._changing:
+            running = self._thread is not None
+            if running:
+                self.stop()
+            self.set_folders(folders)
+            with self._lock:
+                for path in [p for p in self._files if self._folder_of(Path(p)) is None]:
+                    self._drop(path)
+                for path in [p for p in self._recent if self._folder_of(Path(p)) is None]:
+                    del self._recent[path]
+                self.stats.files = len(self._files)
+                self.stats.definitions = self._total_definitions
+            self.ready.clear()
+            self.watching.clear()
+            if running:
+                self.start()
+            else:
+                self.ready.set()
 
     def build(self) -> None:
         """Index every folder now, in this thread (the CLI, tests, the benchmark)."""

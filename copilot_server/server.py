@@ -143,6 +143,13 @@ def _register(server: CopilotServer) -> None:
         ls.index.settings = ls.settings.context
         ls.index.start(workspace_folders(ls.workspace))  # background: returns at once
 
+    @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    async def did_change_workspace_folders(
+        ls: CopilotServer, params: types.DidChangeWorkspaceFoldersParams
+    ) -> None:
+        # pygls has already updated ls.workspace; the index follows it.
+        await asyncio.to_thread(ls.index.change_folders, workspace_folders(ls.workspace))
+
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: CopilotServer, params: None = None) -> None:
         ls.index.stop()

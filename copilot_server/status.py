@@ -59,12 +59,14 @@ class StatusReporter:
             "gpuOffloadSupported": info.gpu_offload_supported if info else None,
             "enabled": self._server.settings.completion.enabled,
             "metrics": self._server.completions.metrics.as_dict(),
+            "index": self._server.index.stats.as_dict()
+            | {"folders": [str(folder) for folder in self._server.index.folders]},
         }
 
     def publish(self) -> None:
         if self._loop is None:
             return
-        payload = {k: v for k, v in self.snapshot().items() if k != "metrics"}
+        payload = {k: v for k, v in self.snapshot().items() if k not in ("metrics", "index")}
         self._server.protocol.notify(STATUS_NOTIFICATION, payload)
 
     @contextlib.contextmanager

@@ -188,3 +188,28 @@ def test_workspace_folders_from_a_pygls_workspace(tmp_path):
     assert workspace_folders(Workspace()) == [str(tmp_path / "a")]
     Workspace.folders = {}
     assert workspace_folders(Workspace()) == [str(tmp_path / "root")]
+
+
+def test_changing_folders_drops_the_old_one_and_indexes_the_new_one(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    _write(first, "a.py", _function("from_first"))
+    _write(second, "b.py", _function("from_second"))
+    index = WorkspaceIndex([first], ContextSettings(), use_process=False)
+    index.start()
+    try:
+        assert index.ready.wait(30)
+        assert index.lookup("from_first") and not index.lookup("from_second")
+        index.change_folders([second])
+        assert index.ready.wait(30)
+        assert index.folders == [second.resolve()]
+        assert not index.lookup("from_first") and index.lookup("from_second")
+        assert index.stats.files == 1
+        # Still watching: the new folder's files are followed.
+        assert index.watching.wait(30)
+        _write(second, "c.py", _function("written_later"))
+        deadline = time.monotonic() + 20
+        while not index.lookup("written_later") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert index.lookup("written_later")
+    finally:
+        index.stop()

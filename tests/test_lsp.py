@@ -28,7 +28,9 @@ pytestmark = pytest.mark.model
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND))
 async def client(lsp_client: LanguageClient):
-    await lsp_client.initialize_session(types.InitializeParams(capabilities=profile("vscode")))
+    lsp_client.initialized_with = await lsp_client.initialize_session(  # type: ignore[attr-defined]
+        types.InitializeParams(capabilities=profile("vscode"))
+    )
     yield
     await lsp_client.shutdown_session()
 
@@ -187,3 +189,45 @@ async def test_accept_command_counts_accepted_characters_locally(client: Languag
     )
     metrics = (await _status(client))["metrics"]
     assert metrics["accepted"] == 1 and metrics["accepted_chars"] == 17
+
+
+async def test_workspace_folders_added_and_removed_are_indexed_and_dropped(
+    client: LanguageClient, tmp_path
+):
+    caps = client.initialized_with.capabilities  # type: ignore[attr-defined]
+    assert caps.workspace.workspace_folders.change_notifications
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, name in ((first, "from_first"), (second, "from_second")):
+        folder.mkdir()
+        (folder / f"{name}.py").write_text(f"def {name}(value):\n    return value\n")
+
+    async def indexed(folders: list[str], files: int) -> dict:
+        deadline = time.monotonic() + 30
+        while True:
+            index = (await _status(client))["index"]
+            if (
+                index["folders"] == folders
+                and index["files"] == files
+                and index["state"]
+                in (
+                    "watching",
+                    "ready",
+                )
+            ):
+                return index
+            assert time.monotonic() < deadline, index
+            await asyncio.sleep(0.1)
+
+    def change(added: list, removed: list) -> None:
+        client.workspace_did_change_workspace_folders(
+            types.DidChangeWorkspaceFoldersParams(
+                event=types.WorkspaceFoldersChangeEvent(added=added, removed=removed)
+            )
+        )
+
+    one = types.WorkspaceFolder(uri=first.as_uri(), name="first")
+    two = types.WorkspaceFolder(uri=second.as_uri(), name="second")
+    change([one], [])
+    await indexed([str(first.resolve())], 1)
+    change([two], [one])
+    await indexed([str(second.resolve())], 1)

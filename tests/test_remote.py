@@ -33,6 +33,7 @@ from copilot_server.context import Context, Snippet
 from copilot_server.engines import remote
 from copilot_server.engines.loader import EngineLoader
 from copilot_server.engines.remote import RemoteEngine, RemoteEngineError, create_remote_engine
+from copilot_server.index import WorkspaceIndex
 from copilot_server.prompts import build_fim_prompt
 from copilot_server.status import StatusReporter
 
@@ -418,7 +419,9 @@ async def test_server_error_gives_no_suggestion_an_error_status_then_recovers(se
     loader = EngineLoader(settings)
     loader.start()
     service = CompletionService(settings, loader)
-    server = SimpleNamespace(loader=loader, settings=settings, completions=service)
+    server = SimpleNamespace(
+        loader=loader, settings=settings, completions=service, index=WorkspaceIndex([])
+    )
     status = StatusReporter(server)  # type: ignore[arg-type]
 
     failed = await service.complete(REQUEST)
