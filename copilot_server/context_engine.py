@@ -529,7 +529,7 @@ class ContextEngine:
         counts = {segment: len(engine.tokenize(segment)) for segment in segments - known}
         with self._lock:
             self._counter.add(engine, counts)
-        self.stats.counted_ahead += len(counts)
+            self.stats.counted_ahead += len(counts)
 
     def _reparse_when_idle(self, syntax: SyntaxTree) -> None:
         """Re-parse `syntax` once the user pauses (IDLE_REPARSE_S without a request)."""

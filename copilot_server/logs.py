@@ -21,11 +21,7 @@ def configure_logging(level: str) -> None:
 
 
 def set_log_level(level: str) -> None:
-    logging.getLogger("copilot_server").setLevel(level.upper())
-    logging.getLogger("pygls").setLevel(
-        logging.DEBUG if level.lower() == "debug" else max(logging.WARNING, _level(level))
-    )
-
-
-def _level(level: str) -> int:
-    return logging.getLevelName(level.upper())
+    ours = logging.getLevelName(level.upper())
+    logging.getLogger("copilot_server").setLevel(ours)
+    traffic = ours if ours <= logging.DEBUG else max(logging.WARNING, ours)
+    logging.getLogger("pygls").setLevel(traffic)

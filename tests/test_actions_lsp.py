@@ -36,18 +36,22 @@ def _command_or_code_action(obj, _type):  # noqa: ANN001, ANN202
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND))
 async def client(lsp_client: LanguageClient):
+    await _initialize(lsp_client, {"explainMaxTokens": EXPLAIN_BUDGET})
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def _initialize(lsp_client: LanguageClient, options: dict) -> None:
+    """A VS Code-like session whose code actions are read the way editors read them."""
     lsp_client.protocol._converter.register_structure_hook(
         Union[types.Command, types.CodeAction],  # noqa: UP007 - the key lsprotocol registers
         _command_or_code_action,
     )
     await lsp_client.initialize_session(
         types.InitializeParams(
-            capabilities=profile("vscode"),
-            initialization_options={"copilotServer": {"explainMaxTokens": EXPLAIN_BUDGET}},
+            capabilities=profile("vscode"), initialization_options={"copilotServer": options}
         )
     )
-    yield
-    await lsp_client.shutdown_session()
 
 
 def _code_action_params(
@@ -202,18 +206,7 @@ DOWN_URL = f"http://127.0.0.1:{_closed_port()}"
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND))
 async def remote_down_client(lsp_client: LanguageClient):
-    lsp_client.protocol._converter.register_structure_hook(
-        Union[types.Command, types.CodeAction],  # noqa: UP007 - the key lsprotocol registers
-        _command_or_code_action,
-    )
-    await lsp_client.initialize_session(
-        types.InitializeParams(
-            capabilities=profile("vscode"),
-            initialization_options={
-                "copilotServer": {"engine": {"kind": "openai", "url": DOWN_URL, "retries": 0}}
-            },
-        )
-    )
+    await _initialize(lsp_client, {"engine": {"kind": "openai", "url": DOWN_URL, "retries": 0}})
     yield
     await lsp_client.shutdown_session()
 
