@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 
 from lsprotocol import types
@@ -92,3 +93,10 @@ def items_of(result) -> list[types.InlineCompletionItem]:  # noqa: ANN001
 def text_of(item: types.InlineCompletionItem) -> str:
     text = item.insert_text
     return text if isinstance(text, str) else text.value
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on once the probe socket closes."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

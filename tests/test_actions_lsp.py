@@ -4,12 +4,11 @@ capabilities; the two model calls are the issue's done-when cases."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Union
 
 import pytest
 import pytest_lsp
-from lsp_helpers import SERVER_COMMAND, change_document, open_document, profile
+from lsp_helpers import SERVER_COMMAND, change_document, free_port, open_document, profile
 from lsprotocol import converters, types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
@@ -195,13 +194,7 @@ def _plain(value):  # noqa: ANN001, ANN202 - notification params arrive as pygls
     return value
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # nothing listens once the socket closes
-
-
-DOWN_URL = f"http://127.0.0.1:{_closed_port()}"
+DOWN_URL = f"http://127.0.0.1:{free_port()}"
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND))

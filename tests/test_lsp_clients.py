@@ -4,7 +4,6 @@ fallback, status notifications, and the TCP transport."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 
@@ -14,6 +13,7 @@ from lsp_helpers import (
     SAMPLE,
     SAMPLE_URI,
     SERVER_COMMAND,
+    free_port,
     inline_params,
     items_of,
     open_document,
@@ -115,14 +115,8 @@ async def test_completion_fallback_offers_one_item_sorted_last(plain_client: Lan
     assert item.sort_text.startswith("~")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def test_tcp_transport_serves_inline_completion():
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [
             sys.executable,

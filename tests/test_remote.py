@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from lsp_helpers import free_port
 
 from copilot_server.completions import CompletionRequest, CompletionService
 from copilot_server.config import Settings
@@ -261,12 +261,6 @@ TEXT = "def add(a, b):\n    \n\n\nprint(add(1, 2))\n"
 REQUEST = CompletionRequest(
     "file:///w/calc.py", "/w/calc.py", "python", TEXT, TEXT.index("    ") + 4, invoked=True
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)
