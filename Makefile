@@ -13,7 +13,14 @@ AVX512 := $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo "-DGGML_AVX
 CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON $(AVX512)
 export CMAKE_ARGS
 
-.PHONY: demo test test-vscode install lint bench bench-quick clean
+# PROFILE=quality (or both, for bench) also installs the 1.5B model's parts (1.1 GB);
+# PROFILE=fast|quality|auto picks the model profile (default: the setting, else auto).
+PROFILE ?=
+QUALITY_STAMP := $(VENV)/.installed-quality
+NEEDS_QUALITY := $(if $(filter quality both,$(PROFILE)),$(QUALITY_STAMP))
+RUN_PROFILE := $(if $(filter auto fast quality,$(PROFILE)),COPILOT_SERVER_PROFILE=$(PROFILE))
+
+.PHONY: demo test test-vscode install install-quality lint bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +32,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-demo: install
-	$(BIN)/copilot-server model
-	$(BIN)/copilot-server demo
+$(QUALITY_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[quality]'
+	touch $(QUALITY_STAMP)
+
+install-quality: $(QUALITY_STAMP)
+
+demo: install $(NEEDS_QUALITY)
+	$(RUN_PROFILE) $(BIN)/copilot-server model
+	$(RUN_PROFILE) $(BIN)/copilot-server demo
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -41,11 +54,11 @@ test-vscode: install
 lint: install
 	$(BIN)/ruff check copilot_server tests
 
-bench-quick: install
-	$(BIN)/copilot-server bench --quick
+bench-quick: install $(NEEDS_QUALITY)
+	$(BIN)/copilot-server bench --quick $(if $(PROFILE),--profile $(PROFILE))
 
-bench: install
-	$(BIN)/copilot-server bench
+bench: install $(NEEDS_QUALITY)
+	$(BIN)/copilot-server bench $(if $(PROFILE),--profile $(PROFILE))
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -31,9 +31,10 @@ from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
 
 from .chat import chat_prompt_tokens
 from .config import Settings
+from .documents import parse_view
 from .engines.base import Engine
 from .engines.remote import RemoteEngineError
-from .lsp_edges import encoding_of
+from .lsp_edges import encoding_of, int_arg
 from .positions import Encoding, position_of
 from .source_files import common_prefix_length
 
@@ -83,7 +84,9 @@ def parse(language: str, text: str) -> Any | None:  # -> tree_sitter.Tree | None
         parser = parser_for(language)
     except ImportError:  # grammar package missing: behave as a language without grammar
         return None
-    return parser.parse(text.encode("utf-8")) if parser is not None else None
+    # The parse view: same offsets, no lone CR (tree-sitter rows would not be LSP lines)
+    # and no lone surrogate (which cannot be encoded).
+    return parser.parse(parse_view(text).encode("utf-8")) if parser is not None else None
 
 
 def syntax_problems(language: str, text: str, tree: Any | None = None) -> list[SyntaxProblem]:
@@ -92,7 +95,7 @@ def syntax_problems(language: str, text: str, tree: Any | None = None) -> list[S
     if tree is None or not tree.root_node.has_error:
         return []
     problems: list[SyntaxProblem] = []
-    lines = text.split("\n")
+    lines = parse_view(text).split("\n")
 
     def visit(node: Any) -> None:
         if node.is_missing:
@@ -163,6 +166,7 @@ def fix_region(
 ) -> Region:
     """The smallest whole statement around lines [first_line, last_line], plus the body of a
     header it opens, within `max_lines`; the lines themselves when nothing fits."""
+    text = parse_view(text)  # lone CRs end lines, as in LSP
     lines = text.split("\n")
     last_row = max(0, len(lines) - 1)
     first_line = min(max(0, first_line), last_row)
@@ -208,6 +212,7 @@ def explain_region(
     language: str, text: str, line: int, tree: Any | None = None
 ) -> tuple[Region, str | None]:
     """The enclosing function or class at `line` (with its name), else its statement."""
+    text = parse_view(text)  # lone CRs end lines, as in LSP
     lines = text.split("\n")
     line = min(max(0, line), max(0, len(lines) - 1))
     tree = tree if tree is not None else parse(language, text)
@@ -269,6 +274,7 @@ def _offset_of_line(text: str, row: int, start: int = 0) -> int:
 
 def region_span(text: str, region: Region) -> tuple[int, int]:
     """Offsets of the region's text, its last line's newline included when it has one."""
+    text = parse_view(text)  # same offsets; a lone CR ends a line too
     begin = _offset_of_line(text, region.start)
     return begin, _offset_of_line(text, region.lines, begin)
 
@@ -586,9 +592,12 @@ def compute_fix(
     on_token: TokenCallback | None = None,
 ) -> FixOutcome:
     started = time.perf_counter()
-    region = fix_region(language, text, first_line, last_line)
-    begin, end = region_span(text, region)
-    old_region_text = text[begin:end]
+    # Regions and diffs are read in the parse view (a lone CR is a line end there, as in
+    # LSP); its offsets are the text's, so the edits apply to the text as it is.
+    view = parse_view(text)
+    region = fix_region(language, view, first_line, last_line)
+    begin, end = region_span(view, region)
+    old_region_text = view[begin:end]
     code = textwrap.dedent(old_region_text.replace("\r\n", "\n")).strip("\n")
     lang = language or "text"
     messages = [
@@ -625,7 +634,7 @@ def compute_fix(
         outcome.reason = "the model suggested no code"
     else:
         new_region_text = fit_to_region(extract_code(generation.text), old_region_text)
-        edits = region_edits(text, region, new_region_text)
+        edits = region_edits(view, region, new_region_text)
         new_text = apply_edits(text, edits)
         new_region = Region(
             region.start, region.start + max(0, len(new_region_text.splitlines()) - 1)
@@ -762,7 +771,7 @@ def compute_explanation(
     started = time.perf_counter()
     if selection is None:
         begin, end = region_span(text, region)
-        lines = text[begin:end].replace("\r\n", "\n").split("\n")
+        lines = parse_view(text)[begin:end].replace("\r\n", "\n").split("\n")
         if len(lines) > MAX_EXPLAIN_LINES:
             lines = lines[:MAX_EXPLAIN_LINES] + ["... (truncated)"]
         selection = "\n".join(lines)
@@ -877,18 +886,23 @@ def code_actions(ls: CopilotServer, params: types.CodeActionParams) -> list[type
     if doc is None or doc.too_large or doc.looks_binary:
         return []
     only = params.context.only
+    if only and not all(isinstance(kind, str) for kind in only):
+        raise JsonRpcInvalidParams("context.only must list code action kinds (strings)")
     first, last = params.range.start.line, params.range.end.line
     tree = _tree_of(ls, doc)
     actions: list[types.CodeAction] = []
     if _wants(only, FIX_KIND):
-        covered: set[int] = set()
+        # Line spans, not sets of lines: a diagnostic may claim lines 0..2**31-1.
+        covered: list[tuple[int, int]] = []
         for diag in params.context.diagnostics:
             actions.append(_fix_action(ls, doc, diag.range, diag.message, [diag]))
-            covered.update(range(diag.range.start.line, diag.range.end.line + 1))
+            covered.append((diag.range.start.line, diag.range.end.line))
         for problem in syntax_problems(doc.language_id, doc.text, tree):
-            if problem.line in covered or not (first <= problem.line <= last):
+            if not (first <= problem.line <= last) or any(
+                a <= problem.line <= b for a, b in covered
+            ):
                 continue
-            covered.add(problem.line)
+            covered.append((problem.line, problem.line))
             rng = types.Range(
                 start=types.Position(line=problem.line, character=0),
                 end=types.Position(line=problem.line, character=0),
@@ -1007,6 +1021,8 @@ async def resolve_code_action(ls: CopilotServer, action: types.CodeAction) -> ty
     if not (isinstance(data, dict) and data.get("kind") == FIX_COMMAND):
         return action
     outcome, doc, reason = await _fix_for(ls, data)
+    if doc is None:  # a client's mistake, not news for the user: an error, not a popup
+        raise JsonRpcInvalidParams(f"copilot.fix: {reason}")
     if reason is not None:
         # The action comes back without an edit, saying why: as `disabled` where the client
         # shows that, else as a message.
@@ -1033,6 +1049,8 @@ async def fix_command(ls: CopilotServer, args: tuple[Any, ...]) -> dict[str, Any
             "copilot.fix expects [{uri, version, startLine, endLine, message}]"
         )
     outcome, doc, reason = await _fix_for(ls, data)
+    if doc is None:
+        raise JsonRpcInvalidParams(f"copilot.fix: {reason}")
     if reason is not None:
         ls.window_show_message(
             types.ShowMessageParams(
@@ -1058,7 +1076,7 @@ async def _fix_for(
     if data.get("version") != doc.version:
         return None, doc, "the document changed since this fix was offered; ask again"
     text, settings = doc.text, ls.settings
-    first, last = int(data.get("startLine", 0)), int(data.get("endLine", 0))
+    first, last = int_arg(data, "startLine"), int_arg(data, "endLine")
 
     def work(engine: Engine, cancel: threading.Event, on_token: TokenCallback) -> FixOutcome:
         return compute_fix(
@@ -1118,13 +1136,15 @@ async def explain_command(ls: CopilotServer, args: tuple[Any, ...]) -> dict[str,
     doc = ls.documents.get(str(info.get("uri")))
     if doc is None:
         raise JsonRpcInvalidParams(f"document {info.get('uri')} is not open")
-    try:
-        start, end = info["range"]["start"], info["range"]["end"]
-        encoding = encoding_of(ls)
-        begin = doc.offset_at(int(start["line"]), int(start["character"]), encoding, strict=False)
-        stop = doc.offset_at(int(end["line"]), int(end["character"]), encoding, strict=False)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise JsonRpcInvalidParams(f"copilot.explain: bad range: {exc}") from None
+    start, end = info["range"].get("start"), info["range"].get("end")
+    if not (isinstance(start, dict) and isinstance(end, dict)):
+        raise JsonRpcInvalidParams("copilot.explain: range needs start and end positions")
+    encoding = encoding_of(ls)
+    # int_arg: -32602 for inf, NaN, floats, negatives, not just for missing keys.
+    line0, char0 = int_arg(start, "line", None), int_arg(start, "character", None)
+    line1, char1 = int_arg(end, "line", None), int_arg(end, "character", None)
+    begin = doc.offset_at(line0, char0, encoding, strict=False)
+    stop = doc.offset_at(line1, char1, encoding, strict=False)
     text, settings = doc.text, ls.settings
     region, selection, name = _explain_target(doc.language_id, text, begin, stop)
     builder = getattr(ls.completions, "context_builder", None)
@@ -1178,6 +1198,7 @@ def _explain_target(
     within one line); no selection explains the enclosing function or class."""
     if stop < begin:
         begin, stop = stop, begin
+    text = parse_view(text)  # lone CRs end lines, as in LSP
     first = text.count("\n", 0, begin)
     if begin == stop:
         region, name = explain_region(language, text, first)

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from .config import Settings
+from .documents import parse_view
 from .source_files import read_source
 
 
@@ -48,6 +49,7 @@ def _read(path: Path) -> str | None:
 
 
 def _check_line(path: Path, text: str, line: int, name: str) -> bool:
+    text = parse_view(text)  # a lone CR ends a line too
     count = text.count("\n") + (0 if text.endswith("\n") else 1)
     if not 0 <= line < max(1, count):
         print(f"copilot-server: {path}: {name} {line} is outside 0..{count - 1}", file=sys.stderr)

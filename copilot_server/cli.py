@@ -5,6 +5,7 @@ copilot-server --tcp --host H --port P   language server on TCP
 copilot-server complete PATH --line N --character N [--json]
 copilot-server doctor [--json]
 copilot-server model [--path-only]       assemble / locate the model
+copilot-server engine-host [--idle S]    the shared model host (started on demand)
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def _load_settings(args: argparse.Namespace) -> Settings:
         )
     if getattr(args, "threads", None):
         overrides.setdefault("model", {})["threads"] = args.threads
+    if getattr(args, "profile", None):
+        overrides.setdefault("model", {})["profile"] = args.profile
     config = Path(args.config) if getattr(args, "config", None) else None
     return load_settings(config, overrides)
 
@@ -54,6 +57,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default=None, choices=["debug", "info", "warning", "error"])
 
 
+def _profile_option(parser: argparse.ArgumentParser) -> None:
+    # Not in _common: `bench --profile` also takes "both".
+    parser.add_argument(
+        "--profile",
+        choices=["auto", "fast", "quality"],
+        help="model profile: fast (0.5B), quality (1.5B) or auto (by measured speed)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="copilot-server", description="A local, private code copilot (LSP)."
@@ -66,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=2087)
     parser.add_argument("--version", action="store_true")
     _common(parser)
+    _profile_option(parser)
     sub = parser.add_subparsers(dest="command")
 
     complete = sub.add_parser(
@@ -78,14 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     complete.add_argument("--json", action="store_true")
     _common(complete)
+    _profile_option(complete)
 
     doctor = sub.add_parser("doctor", help="report the model, GPU offload and measured speed")
     doctor.add_argument("--json", action="store_true")
     doctor.add_argument("--skip-speed", action="store_true", help="do not measure tokens/s")
+    doctor.add_argument(
+        "--remeasure", action="store_true", help="measure this machine again for profile auto"
+    )
     _common(doctor)
+    _profile_option(doctor)
 
     model = sub.add_parser("model", help="assemble and verify the model; print its path")
     _common(model)
+    _profile_option(model)
 
     for register in _extra_commands():
         register(sub, _common)
@@ -100,6 +119,7 @@ def _extra_commands() -> list[Any]:
         "copilot_server.context_cli",
         "copilot_server.actions_cli",
         "copilot_server.bench",
+        "copilot_server.engines.host",
     ):
         try:
             module = __import__(module_name, fromlist=["register_cli"])
@@ -150,6 +170,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         server.start_tcp(args.host, args.port)
     else:
         server.start_io()
+        return server.exit_code  # LSP: 0 after shutdown + exit, 1 without shutdown
     return 0
 
 
@@ -165,16 +186,14 @@ def _load_engine(settings: Settings):
 
 
 def cmd_model(args: argparse.Namespace, settings: Settings) -> int:
-    from .engines.models import ModelNotFoundError, resolve_model_path, terminal_progress
+    from .engines.models import ModelNotFoundError, resolve_model, terminal_progress
 
     try:
-        path = resolve_model_path(
-            settings.model.path, progress=terminal_progress("assembling model")
-        )
+        resolved = resolve_model(settings.model, progress=terminal_progress("assembling model"))
     except ModelNotFoundError as exc:
         print(f"copilot-server: {exc}", file=sys.stderr)
         return 1
-    print(path)
+    print(resolved.path)
     return 0
 
 
@@ -238,7 +257,7 @@ def _context_builder():
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from .doctor import run_doctor
 
-    report = run_doctor(settings, measure_speed=not args.skip_speed)
+    report = run_doctor(settings, measure_speed=not args.skip_speed, remeasure=args.remeasure)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -14,16 +14,18 @@ import time
 from array import array
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from .completion import alternatives
 from .config import Settings
 from .context import ALIGN_LINES, Context, plain_context
-from .engines.base import Engine, Generation
+from .engines.base import Engine, Generation, background_work
 from .engines.loader import EngineLoader
 from .engines.remote import RemoteEngine, RemoteEngineError
 from .priority import lower_thread_priority
 from .prompts import Prompt, build_fim_prompt
+from .prompts.healing import vocabulary_for
 from .trimming import Trimmer, TrimRequest
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,9 @@ class CompletionRequest:
     # editor's completion widget would insert over [replace_start, offset)).
     selected_text: str | None = None
     replace_start: int | None = None
+    # Suggestions wanted: more than one only for an explicit request from an editor that
+    # cycles (lsp_edges); the CLI and the benchmarks ask for one.
+    alternatives: int = 1
 
 
 @dataclass
@@ -60,6 +65,7 @@ class CompletionResult:
     server_ms: float = 0.0  # time spent outside the model (context, prompt, trimming)
     id: str = ""
     message: str = ""
+    alternatives: list[str] = field(default_factory=list)  # more suggestions, to cycle
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -87,6 +93,10 @@ class Metrics:
     tokens_generated_cancelled: int = 0
     # Block suggestions answered with their first line while the rest was still written.
     early_answers: int = 0
+    # Explicit requests' extra suggestions (completion/alternatives.py) and their cost.
+    alternatives_shown: int = 0
+    alternatives_tokens_generated: int = 0
+    alternatives_ms: float = 0.0
     # Time per request spent outside the model (context, prompt, trimming, caches, LSP
     # conversion), over the last SERVER_MS_WINDOW requests the LSP server answered.
     server_ms_p50: float = 0.0
@@ -98,9 +108,15 @@ class Metrics:
 
 
 SERVER_MS_WINDOW = 1000
+# Documents whose last suggestion is kept for typed-through answers (the user types in a
+# few at a time; each entry holds a copy of its document's text).
+SHOWN_DOCUMENTS = 16
 
-# Lines typed since the last multiple of LEAD_LINES go after the middle token, with the
-# cursor's line (see with_lead_lines); aligned like the context engine's windows.
+# Explicit requests' alternatives kept per prompt; a few places in flight is all cycling needs.
+ALTERNATIVES_CACHE = 32
+
+# Lines typed since the cursor came to a stretch of LEAD_LINES lines go after the middle
+# token, with the cursor's line (see with_lead_lines and CompletionService._lead_anchor).
 LEAD_LINES = ALIGN_LINES
 
 
@@ -197,21 +213,27 @@ class CompletionService:
         self._worker = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="model", initializer=lower_thread_priority
         )
+        self._background: concurrent.futures.ThreadPoolExecutor | None = None  # run_on_model
         self._inflight: dict[str, threading.Event] = {}
         self._shown: dict[str, _Shown] = {}
         self._lru: OrderedDict[str, str] = OrderedDict()
+        # (prompt key, first suggestion, count) -> alternatives: cycling again costs nothing.
+        self._alternatives: OrderedDict[tuple, list[str]] = OrderedDict()
         self._counter = 0
         self._continuing: dict[str, _Continuation] = {}
         self._server_ms: deque[float] = deque(maxlen=SERVER_MS_WINDOW)
+        self._lead_anchors: dict[str, int] = {}  # uri -> the line lead lines count from
 
     # -- public ------------------------------------------------------------------------
 
     async def complete(self, request: CompletionRequest) -> CompletionResult:
         started = time.perf_counter()
         self.metrics.requests += 1
-        cached = self._typed_through(request)
+        # A request for alternatives needs the prompt: no answer from the suggestion shown.
+        cycling = request.alternatives > 1
+        cached = None if cycling else self._typed_through(request)
         rest_ms = 0.0  # waiting for the block of an earlier answer: model time, not ours
-        if cached is None:
+        if cached is None and not cycling:
             waiting = time.perf_counter()
             partial = await self._rest_of_block(request)
             if partial:
@@ -246,10 +268,17 @@ class CompletionService:
             if isinstance(engine, RemoteEngine):
                 engine.ensure_ready()  # a model server that is away fails here, with a reason
             context = self.context_builder(request, engine, self.settings)
-            heal = trailing_whitespace(context.line_prefix)
             cursor_line = request.text.count("\n", 0, request.offset)
-            prompt_context = with_lead_lines(without_trailing_whitespace(context), cursor_line)
+            anchor = self._lead_anchor(request.uri, cursor_line)
+            prompt_context = with_lead_lines(context, cursor_line, anchor=anchor)
+            heal = ""
+            if vocabulary_for(engine) is None:
+                # No token healing (remote engines): typed whitespace is left for the model
+                # to write, unconstrained, and `healed` drops what the user already typed.
+                heal = trailing_whitespace(context.line_prefix)
+                prompt_context = without_trailing_whitespace(prompt_context)
             prompt = build_fim_prompt(engine, prompt_context, self.settings.model.template)
+            heal = prompt.heal or heal  # token healing: the model writes it again, constrained
             key = _prompt_key(prompt)
             if key in self._lru:
                 self._lru.move_to_end(key)
@@ -257,6 +286,7 @@ class CompletionService:
                 log.debug("LRU cache hit for %s", request.uri)
                 result = self._finish_result(self._lru[key], "lru", started, request)
                 result.server_ms = max(0.0, result.latency_ms - waited_ms)
+                await self._add_alternatives(request, result, engine, prompt, context, heal, cancel)
                 return result
             trimmer = Trimmer(self._trim_request(request, context, prompt))
             # While typing, a block's first line is answered as soon as it is written; an
@@ -287,6 +317,7 @@ class CompletionService:
             self._remember_lru(key, text)
             result = self._finish_result(text, "model", started, request, generation, engine)
             result.server_ms = max(0.0, result.latency_ms - waited_ms - _model_ms(generation))
+            await self._add_alternatives(request, result, engine, prompt, context, heal, cancel)
             log.info(
                 "completion %s: %d prompt tokens (%d evaluated), %d generated, %d shown, "
                 "stop=%s rule=%s, %.0f ms",
@@ -309,7 +340,17 @@ class CompletionService:
                 del self._inflight[request.uri]
 
     async def run_on_model(self, fn: Callable[[], Any]) -> Any:
-        """Run `fn` on the one model thread: explain and fix share the engine with completions."""
+        """Run `fn` on the one model thread: explain and fix share the engine with completions.
+
+        An engine that orders requests itself (the shared engine host: completions first,
+        between tokens) gets `fn` on a thread of its own, as background work, so a
+        completion of this window never queues behind an explain or fix here."""
+        if getattr(self.loader.engine, "schedules_priorities", False):
+            if self._background is None:
+                self._background = concurrent.futures.ThreadPoolExecutor(
+                    1, thread_name_prefix="background", initializer=lower_thread_priority
+                )
+            return await asyncio.wrap_future(self._background.submit(_as_background, fn))
         return await asyncio.wrap_future(self._worker.submit(fn))
 
     def cancel_document(self, uri: str) -> None:
@@ -333,12 +374,27 @@ class CompletionService:
 
     def forget_document(self, uri: str) -> None:
         self._shown.pop(uri, None)
+        self._lead_anchors.pop(uri, None)
         self.cancel_document(uri)
+
+    def _lead_anchor(self, uri: str, cursor_line: int) -> int:
+        """The line from which typed lines go after the middle token: where the cursor was
+        when it came to this stretch of LEAD_LINES lines. The first request there (a file
+        just opened, a jump) gets the whole prefix before the suffix, the layout FIM was
+        trained on: on cold holes its first lines were closer to the real code (holes
+        bench, at indentation: edit similarity 0.43 vs 0.28 with lines after the middle);
+        the lines typed after it go after the middle token so that typing only appends."""
+        anchor = self._lead_anchors.get(uri)
+        if anchor is None or not anchor <= cursor_line < anchor + LEAD_LINES:
+            anchor = self._lead_anchors[uri] = cursor_line
+        return anchor
 
     def close(self) -> None:
         for event in self._inflight.values():
             event.set()
         self._worker.shutdown(wait=True, cancel_futures=True)
+        if self._background is not None:
+            self._background.shutdown(wait=True, cancel_futures=True)
 
     # -- steps -------------------------------------------------------------------------
 
@@ -354,6 +410,62 @@ class CompletionService:
             max_lines=self.settings.completion.max_lines,
             max_tokens=self.settings.completion.max_tokens,
             chat=prompt.chat,
+        )
+
+    async def _add_alternatives(
+        self,
+        request: CompletionRequest,
+        result: CompletionResult,
+        engine: Engine,
+        prompt: Prompt,
+        context: Context,
+        heal: str,
+        cancel: threading.Event,
+    ) -> None:
+        """Explicit requests: more suggestions after the first, on the model thread."""
+        if request.alternatives <= 1 or not result.text.strip():
+            return
+        cache_key = (_prompt_key(prompt), result.text, request.alternatives)
+        if cache_key in self._alternatives:
+            self._alternatives.move_to_end(cache_key)
+            result.alternatives = list(self._alternatives[cache_key])
+            self.metrics.alternatives_shown += len(result.alternatives)
+            return
+        running = self._worker.submit(
+            alternatives.generate,
+            engine,
+            prompt,
+            lambda: Trimmer(self._trim_request(request, context, prompt)),
+            lambda raw: healed(raw, heal),
+            cancel,
+            count=request.alternatives - 1,
+            exclude=[result.text],
+            max_tokens=self.settings.completion.max_tokens,
+            heal=heal,
+        )
+        try:
+            found = await asyncio.wrap_future(running)
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
+        if cancel.is_set():
+            raise Superseded
+        honoured = (self._honour_selected(request, text) for text in found.texts)
+        result.alternatives = [text for text in honoured if text.strip()]
+        self._alternatives[cache_key] = list(result.alternatives)
+        while len(self._alternatives) > ALTERNATIVES_CACHE:
+            self._alternatives.popitem(last=False)
+        result.latency_ms += found.ms
+        self.metrics.alternatives_shown += len(result.alternatives)
+        self.metrics.alternatives_tokens_generated += found.tokens_generated
+        self.metrics.alternatives_ms += found.ms
+        log.info(
+            "alternatives %s: %d more in %d model calls, %d tokens generated, %.0f ms",
+            request.uri.rsplit("/", 1)[-1],
+            len(result.alternatives),
+            found.model_calls,
+            found.tokens_generated,
+            found.ms,
         )
 
     def _generate(
@@ -388,6 +500,7 @@ class CompletionService:
             cancel=cancel,
             temperature=self.settings.completion.temperature,
             stop_tokens=prompt.stop_tokens,
+            **({"heal": prompt.heal} if prompt.healing.tokens else {}),
         )
         if generation.stop_reason == "cancelled":
             self.metrics.cancelled_generations += 1
@@ -583,15 +696,23 @@ class CompletionService:
             self.metrics.prompt_tokens_evaluated += generation.prompt_tokens_evaluated
         if text:
             self.metrics.tokens_shown += shown_tokens
+            self._shown.pop(request.uri, None)  # re-inserted last: the newest
             self._shown[request.uri] = _Shown(
                 uri=request.uri,
                 before=request.text[: request.offset],
                 after=request.text[request.offset :],
                 text=text,
             )
+            while len(self._shown) > SHOWN_DOCUMENTS:  # each holds a copy of its document
+                del self._shown[next(iter(self._shown))]
         else:
             self.metrics.empty += 1
         return result
+
+
+def _as_background(fn: Callable[[], Any]) -> Any:
+    with background_work():
+        return fn()
 
 
 def trailing_whitespace(line_prefix: str) -> str:
@@ -599,10 +720,11 @@ def trailing_whitespace(line_prefix: str) -> str:
 
 
 def without_trailing_whitespace(context: Context) -> Context:
-    """Token healing for indentation: BPE vocabularies merge spaces into the next word
-    (" return"), so a prompt ending in spaces is one the model never saw in training and
-    it answers with an extra space or an odd word. The model writes the whitespace itself
-    and `healed` removes the part the user already typed."""
+    """Healing of typed indentation for engines without token healing (remote ones): BPE
+    vocabularies merge spaces into the next word (" return"), so a prompt ending in spaces
+    is one the model never saw in training and it answers with an extra space or an odd
+    word. The model writes the whitespace itself, unconstrained, and `healed` removes the
+    part the user already typed. (Local engines heal any cut token: prompts/healing.py.)"""
     stripped = context.line_prefix.rstrip(" \t")
     if stripped == context.line_prefix:
         return context
@@ -625,9 +747,12 @@ def healed(raw: str, heal: str) -> str:
     return rest.lstrip(" \t") if not raw[:common].strip() else rest
 
 
-def with_lead_lines(context: Context, cursor_line: int, align: int = LEAD_LINES) -> Context:
-    """The lines typed since the last multiple of `align` moved from the prefix to the front
-    of the cursor's line, so the prompt builder puts them after the middle token.
+def with_lead_lines(
+    context: Context, cursor_line: int, align: int = LEAD_LINES, anchor: int | None = None
+) -> Context:
+    """The lines typed since `anchor` (default: the last multiple of `align`) moved from the
+    prefix to the front of the cursor's line, so the prompt builder puts them after the
+    middle token.
 
     With the cursor's line alone after the middle token, pressing Enter moved a finished
     line into the prefix, before the suffix, and the model re-read the suffix and
@@ -636,8 +761,8 @@ def with_lead_lines(context: Context, cursor_line: int, align: int = LEAD_LINES)
     (training spans are arbitrary), so this costs no quality, and typing down a block
     only appends to the prompt; the layout changes once every `align` lines.
     """
-    lead = cursor_line % align
-    if not lead or not context.prefix:
+    lead = cursor_line - anchor if anchor is not None else cursor_line % align
+    if lead <= 0 or not context.prefix:
         return context
     lines = context.prefix.splitlines(keepends=True)
     lead = min(lead, len(lines))
@@ -659,6 +784,8 @@ def _model_ms(generation: Generation) -> float:
 def _prompt_key(prompt: Prompt) -> str:
     digest = hashlib.blake2b(digest_size=16)
     digest.update(array("i", prompt.tokens).tobytes())  # 20x faster than per-token bytes
+    # A healed prompt is the same for "re" and "ret": what is healed tells them apart.
+    digest.update(prompt.heal.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
 

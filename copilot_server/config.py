@@ -1,8 +1,14 @@
 """Every knob a user can turn, validated in one place.
 
-Precedence (lowest first): defaults < config file < environment < initializationOptions
-< workspace/configuration. Each layer is a partial dict merged over the previous one and
-validated as a whole, so a bad value names its key and the previous settings stay.
+Precedence (lowest first): defaults < config file < environment < CLI <
+initializationOptions (+ `copilot.reloadModel` arguments) < the project's settings
+(workspace/configuration, didChangeConfiguration) < runtime toggles. Each layer is a
+partial dict merged over the previous one and validated as a whole, so a bad value names
+its key and the previous settings stay.
+
+The project's layer cannot set USER_ONLY_KEYS (where code and keys go, what is loaded and
+run on this machine): a cloned repository's `.vscode/settings.json` must not send the
+user's code and API key to its own server. See `project_overrides`.
 """
 
 from __future__ import annotations
@@ -36,6 +42,17 @@ class CompletionSettings(BaseModel):
     # Size of the (prompt -> suggestion) LRU cache.
     cache_size: int = Field(default=256, ge=0, le=100_000)
     temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    # Suggestions to cycle through on an explicit request (invoked, or the cycle key);
+    # requests while typing stay single. Each extra one costs its own decode (~0.3-1 s).
+    alternatives: int = Field(default=3, ge=1, le=10)
+    # With a model server (engine.kind not local/shared), complete inside files that look
+    # like secrets (.env, *.pem, .npmrc, credentials, ...) anyway: their text would leave
+    # the machine. User-only (see USER_ONLY_KEYS).
+    allow_secret_files_remote: bool = False
+    # A cursor line longer than this (minified code, data) gets no completion: the typed
+    # part of the line goes into the prompt whole, and tokenizing a 1.5 MB line took ~1 s
+    # per keystroke, twice, on the event loop.
+    max_line_chars: int = Field(default=2_000, ge=80, le=1_000_000)
 
 
 class ContextSettings(BaseModel):
@@ -58,8 +75,12 @@ class ContextSettings(BaseModel):
 class ModelSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Path to a GGUF file; None = $COPILOT_SERVER_MODEL, else the embedded default.
+    # Path to a GGUF file; None = $COPILOT_SERVER_MODEL, else the model of `profile`.
     path: str | None = None
+    # Which shipped model: "fast" (Qwen2.5-Coder-0.5B), "quality" (1.5B, the `quality`
+    # extra), or "auto": quality on a GPU or where this machine's measured speed predicts
+    # a typing p50 under the bound (engines/profiles.py), else fast.
+    profile: Literal["auto", "fast", "quality"] = "auto"
     # "auto" = all layers when the llama.cpp build can offload to a GPU, else 0.
     n_gpu_layers: int | Literal["auto", "all"] = "auto"
     n_ctx: int = Field(default=4096, ge=256, le=1_048_576)
@@ -80,13 +101,45 @@ class ModelSettings(BaseModel):
 class EngineSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["local", "llama-server", "openai"] = "local"
+    # "shared": the model runs in the user's engine host, one process for every editor
+    # window (engines/host.py); "local": in this process; the others are model servers.
+    kind: Literal["shared", "local", "llama-server", "openai"] = "shared"
     url: str | None = None
     model_name: str | None = None
     # Name of the environment variable holding the API key (the key itself is never stored).
     api_key_env: str = "COPILOT_SERVER_API_KEY"
     timeout_s: float = Field(default=30.0, gt=0, le=600)
     retries: int = Field(default=2, ge=0, le=10)
+    # The engine host exits after this long without clients (its model's memory returns).
+    host_idle_s: float = Field(default=600.0, ge=1, le=7 * 24 * 3600)
+    # KV states of recent documents the host keeps to switch windows without a prefill:
+    # ~12 KB per prompt token for the 0.5B model; restoring 750 tokens takes ~10 ms where
+    # re-reading them takes ~4 s on a 2-core CPU. 0 turns it off.
+    host_saved_states: int = Field(default=4, ge=0, le=64)
+
+
+# Engine kinds whose model runs on this machine: in this process or in the engine host.
+LOCAL_MODEL_KINDS = ("local", "shared")
+
+
+class NextEditSettings(BaseModel):
+    """Next edit suggestions (textDocument/copilotInlineEdit). A source is on by default
+    only where its measured precision on `copilot-server bench next-edit` is >= 0.5."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    # The last edit repeated where its pattern still stands (no model; ~1 ms).
+    propagation: bool = True
+    # The model rewrites a window around the cursor (seconds on a CPU; off by default:
+    # measured precision with the default 0.5B model is below 0.5, see README).
+    model: bool = False
+    # Lines of the window the model rewrites.
+    window_lines: int = Field(default=21, ge=3, le=200)
+    # Generation cap for one rewrite (the window is ~250 tokens for 21 lines of code).
+    max_tokens: int = Field(default=512, ge=16, le=4096)
+    # Prompt-lookup drafts per decode step (0 = plain decoding).
+    draft_tokens: int = Field(default=16, ge=0, le=64)
 
 
 class Settings(BaseModel):
@@ -96,6 +149,7 @@ class Settings(BaseModel):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     completion: CompletionSettings = Field(default_factory=CompletionSettings)
     context: ContextSettings = Field(default_factory=ContextSettings)
+    next_edit: NextEditSettings = Field(default_factory=NextEditSettings)
     explain_max_tokens: int = Field(default=200, ge=16, le=4096)
     fix_max_tokens: int = Field(default=256, ge=16, le=4096)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -159,6 +213,81 @@ def describe_validation_error(exc: ValidationError) -> str:
     return "invalid settings: " + "; ".join(problems)
 
 
+# Settings only the user sets (defaults, config file, environment, CLI,
+# initializationOptions, `copilot.reloadModel`), never a project's settings: they decide
+# where code and API keys go (engine), which file llama.cpp parses and how much of this
+# machine it takes (model: a crafted GGUF is an attack on the parser; n_ctx is memory), and
+# whether secret files may leave the machine. A section name covers every key in it, keys
+# added later included, less PROJECT_SETTABLE.
+USER_ONLY_KEYS = ("model", "engine", "completion.allow_secret_files_remote")
+# Harmless to take from a project: how long to wait for the model server, how often to retry.
+PROJECT_SETTABLE = frozenset({"engine.timeout_s", "engine.retries"})
+
+
+def is_user_only(key: str) -> bool:
+    """Whether the dotted snake_case `key` may come only from the user's layers."""
+    if key in PROJECT_SETTABLE:
+        return False
+    return any(key == k or key.startswith(k + ".") for k in USER_ONLY_KEYS)
+
+
+def project_overrides(overrides: Any, user: Settings) -> tuple[Any, list[str]]:
+    """A project layer (workspace/configuration, didChangeConfiguration) without its
+    user-only keys, and the names of those that would have changed `user` (the settings of
+    the user's own layers). A user-only key whose value equals the user's is dropped
+    silently: clients (VS Code, Neovim) echo the user's settings in these answers too."""
+    if not isinstance(overrides, dict):
+        return overrides, []
+    kept: dict[str, Any] = {}
+    refused: list[str] = []
+    for key, value in _flatten(_normalise_keys(overrides)):
+        if not is_user_only(key):
+            _put(kept, key, value)
+            continue
+        try:
+            changes = _get(user.merged(_put({}, key, value)), key) != _get(user, key)
+        except (SettingsError, AttributeError):
+            changes = True  # not even valid: certainly not what the user set
+        if changes:
+            refused.append(key)
+    return kept, refused
+
+
+def merge_overrides(base: Any, extra: Any) -> Any:
+    """Two partial layers as one (`extra` wins), keys normalised; a non-dict `extra` (an
+    error validation will name) replaces."""
+    if not isinstance(base, dict) or not isinstance(extra, dict):
+        return extra
+    return _deep_merge(_normalise_keys(base), _normalise_keys(extra))
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """{"a": {"b": 1}} -> [("a.b", 1)]; an empty or non-dict value stays a leaf."""
+    out: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out += _flatten(value, name + ".")
+        else:
+            out.append((name, value))
+    return out
+
+
+def _put(data: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    node = data
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return data
+
+
+def _get(settings: Any, key: str) -> Any:
+    for part in key.split("."):
+        settings = getattr(settings, part)
+    return settings
+
+
 def default_config_path() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "copilot-server" / "config.json"
@@ -180,6 +309,10 @@ def load_settings(
     if os.environ.get("COPILOT_SERVER_GPU_LAYERS"):
         raw = os.environ["COPILOT_SERVER_GPU_LAYERS"]
         env.setdefault("model", {})["n_gpu_layers"] = int(raw) if raw.lstrip("-").isdigit() else raw
+    if os.environ.get("COPILOT_SERVER_PROFILE"):
+        env.setdefault("model", {})["profile"] = os.environ["COPILOT_SERVER_PROFILE"]
+    if os.environ.get("COPILOT_SERVER_ENGINE"):
+        env.setdefault("engine", {})["kind"] = os.environ["COPILOT_SERVER_ENGINE"]
     if os.environ.get("COPILOT_SERVER_THREADS"):
         env.setdefault("model", {})["threads"] = os.environ["COPILOT_SERVER_THREADS"]
     settings = settings.merged(env)

@@ -117,6 +117,11 @@ def plain_context(
 # -- fast paths for the context engine ---------------------------------------------------
 
 
+# Longer texts are counted but not remembered: a line that long is rare, and typing in it
+# makes a new key per keystroke.
+MAX_CACHED_CHARS = 4_096
+
+
 class CachedTokenCounter:
     """Token counts with the model's tokenizer, cached per string (LRU).
 
@@ -124,8 +129,12 @@ class CachedTokenCounter:
     keystroke: the cache turns ~60 tokenizer calls into ~60 dict look-ups.
     """
 
-    def __init__(self, max_entries: int = 65_536) -> None:
+    def __init__(self, max_entries: int = 65_536, max_chars: int = 8_000_000) -> None:
         self.max_entries = max_entries
+        # Keys are texts: a bound on their total size too (a few long lines must not
+        # hold hundreds of MB), and texts longer than MAX_CACHED_CHARS are not kept.
+        self.max_chars = max_chars
+        self._chars = 0
         self._cache: OrderedDict[str, int] = OrderedDict()
         self._tokenize: Callable[[str], Any] | None = None
         self._owner: object | None = None
@@ -136,9 +145,23 @@ class CachedTokenCounter:
         """Count with `tokenize` (of `owner`, an engine); another owner empties the cache."""
         if owner is not self._owner:
             self._cache.clear()
+            self._chars = 0
             self._owner = owner
         self._tokenize = tokenize
         return self
+
+    def _store(self, text: str, cost: int) -> None:
+        if len(text) > MAX_CACHED_CHARS:
+            return
+        cache = self._cache
+        old = cache.pop(text, None)
+        if old is not None:
+            self._chars -= len(text)
+        cache[text] = cost
+        self._chars += len(text)
+        while cache and (len(cache) > self.max_entries or self._chars > self.max_chars):
+            dropped, _ = cache.popitem(last=False)
+            self._chars -= len(dropped)
 
     def known(self, owner: object, texts: set[str]) -> set[str]:
         """Those of `texts` already counted with `owner`'s tokenizer."""
@@ -152,11 +175,8 @@ class CachedTokenCounter:
         if owner is not self._owner and self._owner is not None:
             return
         self._owner = owner
-        cache = self._cache
         for text, cost in counts.items():
-            cache[text] = cost
-        while len(cache) > self.max_entries:
-            cache.popitem(last=False)
+            self._store(text, cost)
 
     def __call__(self, text: str) -> int:
         if not text:
@@ -170,9 +190,7 @@ class CachedTokenCounter:
         self.misses += 1
         assert self._tokenize is not None, "bind() the counter to a tokenizer first"
         cost = len(self._tokenize(text))
-        cache[text] = cost
-        if len(cache) > self.max_entries:
-            cache.popitem(last=False)
+        self._store(text, cost)
         return cost
 
 

@@ -48,9 +48,11 @@ from .context import (
     line_window_before,
     plain_context,
 )
+from .documents import MAX_PARSE_CHARS
 from .engines.remote import RemoteEngine
 from .languages import KEYWORDS, grammar_for
 from .priority import lower_thread_priority
+from .secrets import without_secrets
 from .syntax import Outline, OutlineEntry, Scope, SyntaxTree, find_imports, scope_chain
 
 if TYPE_CHECKING:
@@ -88,8 +90,11 @@ REGION_CACHE = 32
 TREE_CACHE = 8
 OUTLINE_CACHE = 64
 CHUNK_CACHE = 64
-# Identifier sets of lines seen in open documents (emptied when full).
+# Identifier sets of lines seen in open documents (emptied when full: by count, or by the
+# lines' total size); lines longer than LINE_WORDS_MAX_LINE are not kept.
 LINE_WORDS_CACHE = 100_000
+LINE_WORDS_CHARS = 8_000_000
+LINE_WORDS_MAX_LINE = 2_000
 
 _IDENTIFIER = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 # A name is worth looking up when it is called, or is a type/class (capitalised).
@@ -185,6 +190,7 @@ class ContextEngine:
         self._idle: dict[int, asyncio.TimerHandle] = {}
         self._counting: concurrent.futures.ThreadPoolExecutor | None = None
         self._line_words: dict[str, frozenset[str]] = {}
+        self._line_words_chars = 0
 
     # -- the builder -------------------------------------------------------------------
 
@@ -271,8 +277,8 @@ class ContextEngine:
                 return doc.syntax
         key = request.uri if on_owner else f"{request.uri}#worker"
         grammar = grammar_for(request.language, request.path)
-        if grammar is None:
-            return None
+        if grammar is None or len(request.text) > MAX_PARSE_CHARS:
+            return None  # too large to parse on the loop: plain windows
         tree = self._trees.get(key)
         if tree is None or tree.grammar is not grammar:
             tree = SyntaxTree(grammar, request.text)
@@ -408,7 +414,10 @@ class ContextEngine:
         for name in names:
             if picked >= MAX_DEFINITIONS:
                 break
-            for path, text in self._candidates(req, name, local, open_docs, open_paths, family):
+            for path, found in self._candidates(req, name, local, open_docs, open_paths, family):
+                text = without_secrets(found)  # e.g. SECRET_KEY = "..." in a settings file
+                if not text.strip():
+                    continue
                 if text in seen_text:
                     break
                 cost = req.count(text + "\n\n")
@@ -615,11 +624,14 @@ class ContextEngine:
         for score, path, chunk in scored:
             if len(chosen) >= MAX_SIMILAR:
                 break
-            cost = req.count(chunk.text)
+            text = without_secrets(chunk.text)
+            if not text.strip():
+                continue
+            cost = req.count(text)
             if used + cost > budget:
                 continue
             used += cost
-            chosen.append((score, Snippet("similar", self.display_path(path), chunk.text, cost)))
+            chosen.append((score, Snippet("similar", self.display_path(path), text, cost)))
         chosen.sort(key=lambda item: item[0])  # the best one closest to the cursor's file
         return [snippet for _score, snippet in chosen]
 
@@ -647,17 +659,18 @@ class ContextEngine:
                     return
                 if path in seen or _is_secret(path):
                     continue
-                try:
-                    stat = os.stat(path)
-                    if stat.st_size > MAX_SOURCE_CHARS:
-                        continue
-                    key = ("file", path, stat.st_mtime_ns, stat.st_size)
-                    chunks = self._chunks.get(key)
-                    if chunks is None:
-                        with open(path, encoding="utf-8", errors="replace") as handle:
-                            chunks = self._chunks_of(key, handle.read())
-                except OSError:
+                # Checked now, not when the watcher saw it: the file may since have been
+                # replaced by a link to something outside the workspace.
+                stat = self.index.stat_inside(path)
+                if stat is None or stat.st_size > MAX_SOURCE_CHARS:
                     continue
+                key = ("file", path, stat.st_mtime_ns, stat.st_size)
+                chunks = self._chunks.get(key)
+                if chunks is None:
+                    text = self.index.read_inside(path, MAX_SOURCE_CHARS)
+                    if text is None:
+                        continue
+                    chunks = self._chunks_of(key, text)
                 seen.add(path)
                 budget -= 1
                 yield path, chunks
@@ -687,9 +700,17 @@ class ContextEngine:
         changed are read again (a 2,000-line file: ~15 ms → ~3 ms)."""
         words = self._line_words.get(line)
         if words is None:
-            if len(self._line_words) >= LINE_WORDS_CACHE:
+            words = _words(line)
+            if len(line) > LINE_WORDS_MAX_LINE:
+                return words  # minified or data: not worth its memory
+            if (
+                len(self._line_words) >= LINE_WORDS_CACHE
+                or self._line_words_chars > LINE_WORDS_CHARS
+            ):
                 self._line_words.clear()
-            words = self._line_words[line] = _words(line)
+                self._line_words_chars = 0
+            self._line_words[line] = words
+            self._line_words_chars += len(line)
         return words
 
     # -- scope chain -------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""`copilot-server doctor`: what model is in use, GPU offload, and measured speed here."""
+"""`copilot-server doctor`: the model and the profile that chose it (and why), GPU offload,
+and measured speed here."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from .config import Settings
+from .config import LOCAL_MODEL_KINDS, Settings
 from .engines.models import ModelNotFoundError, resolve_model_path, terminal_progress
 
 # A fixed, realistic code prompt so figures compare across machines and runs.
@@ -16,7 +17,9 @@ _SPEED_PROMPT = "def fibonacci(n):\n    " + "\n".join(
 )
 
 
-def run_doctor(settings: Settings, measure_speed: bool = True) -> dict[str, Any]:
+def run_doctor(
+    settings: Settings, measure_speed: bool = True, remeasure: bool = False
+) -> dict[str, Any]:
     import llama_cpp
 
     report: dict[str, Any] = {
@@ -27,24 +30,21 @@ def run_doctor(settings: Settings, measure_speed: bool = True) -> dict[str, Any]
         "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
         "engine": settings.engine.kind,
     }
-    if settings.engine.kind != "local":
+    if settings.engine.kind not in LOCAL_MODEL_KINDS:
         return _remote_doctor(settings, report, measure_speed)
     try:
-        path = resolve_model_path(
-            settings.model.path, progress=terminal_progress("assembling model")
-        )
-    except ModelNotFoundError as exc:
-        report["error"] = str(exc)
-        return report
-    from .engines.llama import LlamaEngine
-
-    started = time.perf_counter()
-    try:
-        engine = LlamaEngine(path, settings.model)
+        engine, report["profile"], load_seconds = _load_chosen(settings, remeasure)
     except ModelNotFoundError as exc:
         report["error"] = str(exc)
         return report
     info = engine.info
+    if settings.engine.kind == "shared":
+        from pathlib import Path
+
+        from .engines.shared import host_report
+
+        # The model is loaded here to measure it; editors share the engine host's copy.
+        report["engine_host"] = host_report(Path(info.path), settings)
     report["model"] = {
         "path": info.path,
         "name": info.name,
@@ -59,7 +59,7 @@ def run_doctor(settings: Settings, measure_speed: bool = True) -> dict[str, Any]
         "chat_template": info.chat_template is not None,
         "n_ctx": info.n_ctx,
         "layers": info.n_layers,
-        "load_seconds": round(time.perf_counter() - started, 2),
+        "load_seconds": round(load_seconds, 2),
     }
     report["gpu_layers_offloaded"] = info.n_gpu_layers
     try:
@@ -73,6 +73,45 @@ def run_doctor(settings: Settings, measure_speed: bool = True) -> dict[str, Any]
     engine.close()
     report["ok"] = True
     return report
+
+
+def _load_chosen(settings: Settings, remeasure: bool) -> tuple[Any, dict[str, Any], float]:
+    """Load the model the settings choose; for `auto`, measure this machine first when it
+    is not measured yet (or --remeasure), so the report gives the choice it will make."""
+    from .engines import profiles
+    from .engines.llama import LlamaEngine
+    from .engines.models import DEFAULT_MODEL, assemble
+
+    progress = terminal_progress("assembling model")
+    explicit = profiles.explicit_model(settings.model)
+    if explicit:
+        path = resolve_model_path(explicit, progress=progress)
+        source = "model.path" if settings.model.path else "$COPILOT_SERVER_MODEL"
+        chosen = {
+            "setting": settings.model.profile,
+            "chosen": "custom",
+            "model": path.name,
+            "reason": f"{source} = {explicit} (it overrides the profile)",
+            "how_to_change": profiles.HOW_TO_CHANGE,
+        }
+        started = time.perf_counter()
+        return LlamaEngine(path, settings.model), chosen, time.perf_counter() - started
+    decision = profiles.decide(settings.model)
+    engine = None
+    started = time.perf_counter()
+    if settings.model.profile == "auto" and (decision.needs_measurement or remeasure):
+        engine = LlamaEngine(assemble(DEFAULT_MODEL, progress=progress), settings.model)
+        load_seconds = time.perf_counter() - started
+        profiles.measure_now(settings.model, engine)
+        decision = profiles.decide(settings.model)
+    if engine is not None and decision.model is not DEFAULT_MODEL:
+        engine.close()
+        engine = None
+    if engine is None:
+        started = time.perf_counter()
+        engine = LlamaEngine(assemble(decision.model, progress=progress), settings.model)
+        load_seconds = time.perf_counter() - started
+    return engine, decision.describe(), load_seconds
 
 
 def _remote_doctor(

@@ -3,7 +3,10 @@
 What goes in: files with a tree-sitter grammar under the workspace folders, except what
 .gitignore (every level, plus .git/info/exclude) ignores, version-control and tool
 folders, binaries, files over `index_max_file_bytes`, and likely secrets (.env, keys,
-credentials). Symlinks are never followed, so the index never leaves the folders.
+credentials). Symlinks are never followed, so the index never leaves the folders: the walk
+skips them, the watcher watches each real folder on its own (watchfiles' recursive mode
+follows directory links, e.g. into /etc), and a file is checked again when it is read
+(`stat_inside`, `read_inside`; O_NOFOLLOW), since a file can become a link at any time.
 
 What it holds: per file, its definitions as the model would be shown them (signature or
 short body), capped per file and in total, so memory stays bounded whatever the
@@ -24,6 +27,7 @@ import functools
 import logging
 import multiprocessing
 import os
+import stat as stat_module
 import threading
 import time
 from collections import OrderedDict
@@ -239,6 +243,8 @@ class WorkspaceIndex:
         self.stats = IndexStats()
         self.folders: list[Path] = []
         self._rules: dict[Path, IgnoreRules] = {}
+        # The real (not linked) folders the last walk went through: what the watcher watches.
+        self._dirs: set[str] = set()
         self.set_folders(folders)
 
     # -- configuration -----------------------------------------------------------------
@@ -371,6 +377,8 @@ class WorkspaceIndex:
         """Files to index, walking each folder without following symlinks."""
         limit = self.settings.index_max_files
         yielded = 0
+        walked: set[str] = set()
+        self._dirs = walked
         for folder in self.folders:
             rules = self._rules[folder]
             stack = [folder]
@@ -378,6 +386,7 @@ class WorkspaceIndex:
                 if self._stop.is_set():
                     return
                 current = stack.pop()
+                walked.add(str(current))
                 try:
                     entries = sorted(os.scandir(current), key=lambda e: e.name)
                 except OSError:
@@ -429,7 +438,8 @@ class WorkspaceIndex:
 
     def _parse_batch(self, paths: list[str]) -> list[_Parsed]:
         known = {p: (e.mtime_ns, e.size) for p in paths if (e := self._files.get(p)) is not None}
-        args = (paths, known, self.settings.index_max_file_bytes)
+        roots = tuple(str(folder) for folder in self.folders)
+        args = (paths, known, self.settings.index_max_file_bytes, roots)
         if self.use_process:
             pool = self._worker_pool()
             if pool is not None:
@@ -461,6 +471,10 @@ class WorkspaceIndex:
                 self._drop(parsed.path)
                 if parsed.reason is not None:
                     self.stats.skip(parsed.reason)
+                    continue
+                if len(self._files) >= self.settings.index_max_files:
+                    # The watcher adds files too (a build writing thousands): same cap.
+                    self.stats.skip("file limit")
                     continue
                 definitions = parsed.definitions
                 room = MAX_DEFINITIONS - self._total_definitions
@@ -496,9 +510,10 @@ class WorkspaceIndex:
             if Path(path).name == ".gitignore":
                 self._reload_rules()
                 return
-            if not os.path.exists(path) or self.skip_reason(path) is not None:
+            if not os.path.lexists(path) or self.skip_reason(path) is not None:
                 with self._lock:
                     self._drop(path)
+                    self._recent.pop(path, None)  # e.g. replaced by a link to elsewhere
                     self.stats.files = len(self._files)
                     self.stats.definitions = self._total_definitions
                 continue
@@ -526,15 +541,36 @@ class WorkspaceIndex:
         self._index_paths(sorted(present))
 
     def _watch(self) -> None:
+        """Watch each real folder of the last walk on its own, not recursively: watchfiles'
+        recursive mode walks directory links (out of the workspace, e.g. into /etc). A
+        folder created or deleted ends the round; the next one walks the folders again."""
+        failures = 0
+        while not self._stop.is_set() and failures < 3:
+            dirs = [d for d in sorted(self._dirs) if os.path.isdir(d)]
+            if not dirs:
+                return
+            outcome = self._watch_round(dirs)
+            if outcome == "stop":
+                return
+            failures = failures + 1 if outcome == "failed" else 0
+            self.resync()  # index the new folder's files; the walk updates self._dirs
+
+    def _watch_round(self, dirs: list[str]) -> str:
+        """ "changed" when a folder came or went (watch again), "failed" when a folder was
+        gone before its watch was set, "stop" otherwise."""
         import watchfiles
+
+        known = set(dirs)
 
         def keep(_change: Any, path: str) -> bool:
             name = os.path.basename(path)
-            return name == ".gitignore" or spec_for("", name) is not None
+            if name == ".gitignore" or spec_for("", name) is not None or path in known:
+                return True
+            return self._new_folder_wanted(path)
 
         try:
             for changes in watchfiles.watch(
-                *self.folders,
+                *dirs,
                 watch_filter=keep,
                 debounce=WATCH_DEBOUNCE_MS,
                 stop_event=self._stop,
@@ -542,17 +578,37 @@ class WorkspaceIndex:
                 # The first (possibly empty) yield says the watcher is in place.
                 yield_on_timeout=True,
                 rust_timeout=1_000,
+                recursive=False,
             ):
                 if self._stop.is_set():
-                    break
+                    return "stop"
                 if not self.watching.is_set():
                     # Catch up with what changed between the walk and the watcher's start.
                     self.resync()
                     self.watching.set()
-                if changes:
-                    self.update_paths(sorted({path for _change, path in changes}))
+                paths = sorted({path for _change, path in changes})
+                files = [path for path in paths if path not in known and not os.path.isdir(path)]
+                if files:
+                    self.update_paths(files)
+                if len(files) < len(paths):
+                    return "changed"
+        except FileNotFoundError as exc:
+            log.debug("a watched folder went away (%s); walking again", exc)
+            return "failed"
         except Exception as exc:  # e.g. out of inotify watches: keep the built index
             log.warning("workspace index stops watching: %s", exc)
+        return "stop"
+
+    def _new_folder_wanted(self, path: str) -> bool:
+        """A folder that appeared where the walk would enter it (not a link, not skipped,
+        not ignored): watching it means walking again."""
+        folder = Path(path)
+        if not folder.is_dir() or folder.is_symlink() or folder.name in SKIP_DIRS:
+            return False
+        if not self.include_secrets and _is_secret_name(folder.name, True):
+            return False
+        root = self._folder_of(folder)
+        return root is not None and not self._rules[root].ignored(folder, is_dir=True)
 
     # -- queries -----------------------------------------------------------------------
 
@@ -574,6 +630,27 @@ class WorkspaceIndex:
         """Files changed on disk since the index was built, most recent first."""
         with self._lock:
             return list(reversed(self._recent))[:limit]
+
+    def stat_inside(self, path: str) -> os.stat_result | None:
+        """The stat of `path` when it is a plain file (not a link) whose real path is in a
+        workspace folder, checked now: a recently edited file may have been replaced by a
+        link to elsewhere since the watcher saw it."""
+        try:
+            stat = os.lstat(path)
+        except OSError:
+            return None
+        if not _stat_is_plain_file(stat):
+            return None
+        if not _inside(path, [str(folder) for folder in self.folders]):
+            return None
+        return stat
+
+    def read_inside(self, path: str, max_bytes: int) -> str | None:
+        """The text of `path` if `stat_inside` allows it, read without following a link."""
+        if self.stat_inside(path) is None:
+            return None
+        data = _read_no_follow(path, max_bytes)
+        return None if data is None else data.decode("utf-8", errors="replace")
 
     def display_path(self, path: str) -> str:
         """`path` relative to its workspace folder (what the model is shown)."""
@@ -613,17 +690,24 @@ def _lower_priority() -> None:
 
 
 def parse_files(
-    paths: list[str], known: dict[str, tuple[int, int]], max_bytes: int
+    paths: list[str],
+    known: dict[str, tuple[int, int]],
+    max_bytes: int,
+    roots: tuple[str, ...] = (),
 ) -> list[_Parsed]:
     with _PARSERS_LOCK:  # parsers are not thread-safe; one batch at a time per process
-        return [_parse_file(path, known.get(path), max_bytes) for path in paths]
+        return [_parse_file(path, known.get(path), max_bytes, roots) for path in paths]
 
 
-def _parse_file(path: str, known: tuple[int, int] | None, max_bytes: int) -> _Parsed:
+def _parse_file(
+    path: str, known: tuple[int, int] | None, max_bytes: int, roots: tuple[str, ...] = ()
+) -> _Parsed:
     try:
         stat = os.lstat(path)
     except OSError:
         return _Parsed(path, reason="unreadable")
+    if not _stat_is_plain_file(stat) or (roots and not _inside(path, roots)):
+        return _Parsed(path, reason="symlink")
     if known is not None and known == (stat.st_mtime_ns, stat.st_size):
         return _Parsed(path, reason="unchanged")
     if stat.st_size > max_bytes:
@@ -631,10 +715,8 @@ def _parse_file(path: str, known: tuple[int, int] | None, max_bytes: int) -> _Pa
     grammar = grammar_for("", path)
     if grammar is None:
         return _Parsed(path, reason="no grammar")
-    try:
-        with open(path, "rb") as handle:
-            source = handle.read(max_bytes + 1)
-    except OSError:
+    source = _read_no_follow(path, max_bytes + 1)
+    if source is None:
         return _Parsed(path, reason="unreadable")
     if b"\x00" in source[:8192]:
         return _Parsed(path, reason="binary")
@@ -656,6 +738,35 @@ def _parse_file(path: str, known: tuple[int, int] | None, max_bytes: int) -> _Pa
         for d in found
     )
     return _Parsed(path, stat.st_mtime_ns, stat.st_size, definitions)
+
+
+def _stat_is_plain_file(stat: os.stat_result) -> bool:
+    return stat_module.S_ISREG(stat.st_mode)  # from lstat: a link is not a plain file
+
+
+def _inside(path: str, roots: Iterable[str]) -> bool:
+    """Whether `path`, every link resolved, is in one of the (resolved) `roots`."""
+    real = os.path.realpath(path)
+    return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
+def _read_no_follow(path: str, limit: int) -> bytes | None:
+    """Up to `limit` bytes of the plain file at `path`; None for a link (O_NOFOLLOW: it may
+    have become one since it was checked) or anything else that cannot be read."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        if not _stat_is_plain_file(os.fstat(fd)):
+            return None  # a FIFO or device must not block or feed the reader
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read(limit)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def workspace_folders(workspace: Any) -> list[str]:

@@ -9,6 +9,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from .completions import CompletionRequest, CompletionResult
 from .positions import Encoding, PositionError, index_to_column, split_lines
+from .secrets import kept_from_model_server
 
 if TYPE_CHECKING:
     from .server import CopilotServer
@@ -17,7 +18,39 @@ _ENCODINGS: dict[str, Encoding] = {"utf-8": "utf-8", "utf-16": "utf-16", "utf-32
 
 
 def encoding_of(ls: CopilotServer) -> Encoding:
-    return _ENCODINGS.get(str(ls.workspace.position_encoding or "utf-16"), "utf-16")
+    kind = ls.workspace.position_encoding or "utf-16"
+    # An enum member: str() gives "PositionEncodingKind.Utf8", its value "utf-8".
+    return _ENCODINGS.get(str(getattr(kind, "value", kind)), "utf-16")
+
+
+# LSP's uinteger: line and character numbers, lengths.
+MAX_UINTEGER = 2**31 - 1
+
+
+def int_arg(data: dict[str, Any], key: str, default: int | None = 0) -> int:
+    """An integer argument of a command (a JSON-RPC -32602 error when it is not one, or
+    when it is missing and there is no default)."""
+    if key not in data and default is None:
+        raise JsonRpcInvalidParams(f"{key} is missing")
+    value = data.get(key, default)
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    if type(value) is not int or not 0 <= value <= MAX_UINTEGER:
+        raise JsonRpcInvalidParams(
+            f"{key} must be an integer in 0..{MAX_UINTEGER}, got {repr(value)[:40]}"
+        )
+    return value
+
+
+def document_snapshot(ls: CopilotServer, args: tuple[Any, ...]) -> dict[str, Any]:
+    """`copilot.debugDocument [{uri}]`: the server's copy of an open document, exactly as
+    held (the fuzz suite compares it with the editor's text)."""
+    info = args[0] if args else None
+    uri = info.get("uri") if isinstance(info, dict) else None
+    doc = ls.documents.get(uri) if isinstance(uri, str) else None
+    if doc is None:
+        raise JsonRpcInvalidParams(f"document {repr(uri)[:200]} is not open")
+    return {"uri": doc.uri, "version": doc.version, "text": doc.source}
 
 
 def content_changes(changes: Any) -> list[tuple[tuple[int, int, int, int] | None, str]]:
@@ -51,12 +84,16 @@ def completion_request_from_params(
         return None
     if doc.too_large or doc.looks_binary:
         return None
+    if kept_from_model_server(doc.path, ls.settings):
+        return None  # a .env-like file's text would leave the machine
     encoding = encoding_of(ls)
     pos = params.position
     try:
         offset = doc.offset_at(pos.line, pos.character, encoding, strict=True)
     except PositionError as exc:
         raise JsonRpcInvalidParams(f"position {pos.line}:{pos.character}: {exc}") from None
+    if _line_length(doc.text, offset) > ls.settings.completion.max_line_chars:
+        return None  # minified code or data: seconds of tokenizing per keystroke
     invoked = False
     selected_text = None
     replace_start = None
@@ -78,16 +115,24 @@ def completion_request_from_params(
         invoked=invoked,
         selected_text=selected_text,
         replace_start=replace_start,
+        # An explicit request (a key) gets suggestions to cycle through; typing gets one.
+        alternatives=ls.settings.completion.alternatives if invoked else 1,
     )
 
 
-def _accept_command(result: CompletionResult, uri: str, name: str) -> types.Command:
+def _line_length(text: str, offset: int) -> int:
+    end = text.find("\n", offset)
+    return (len(text) if end < 0 else end) - (text.rfind("\n", 0, offset) + 1)
+
+
+def _accept_command(
+    result: CompletionResult, uri: str, name: str, text: str | None = None
+) -> types.Command:
+    length = len(result.text if text is None else text)
     return types.Command(
         title="Accept suggestion",
         command=name,
-        arguments=[
-            {"id": result.id, "uri": uri, "length": len(result.text), "source": result.source}
-        ],
+        arguments=[{"id": result.id, "uri": uri, "length": length, "source": result.source}],
     )
 
 
@@ -100,19 +145,19 @@ def inline_items(
 ) -> list[types.InlineCompletionItem]:
     if not result.text.strip():
         return []
-    text = result.text
+    typed = ""
     start = params.position
     if request.selected_text is not None and request.replace_start is not None:
         # Include the selected completion item's text so the ghost text extends it.
         typed = request.text[request.replace_start : request.offset]
-        text = typed + text
         start = _position_for(request.text, request.replace_start, encoding_of(ls))
     return [
         types.InlineCompletionItem(
-            insert_text=text,
+            insert_text=typed + text,
             range=types.Range(start=start, end=params.position),
-            command=_accept_command(result, request.uri, accept_command),
+            command=_accept_command(result, request.uri, accept_command, text),
         )
+        for text in [result.text, *result.alternatives]
     ]
 
 

@@ -31,10 +31,17 @@ class StatusReporter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._progress_token: str | None = None
         self._busy = 0
+        self._reported: EngineState | None = None  # the last state told to the user
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self.publish()
+        state = self._server.loader.state
+        if state.state == "error":
+            # A fast failure (no such file, an empty file, a folder) comes within
+            # milliseconds of `initialize`, before there was a loop to tell the user on.
+            self._on_engine_state(state)
+        else:
+            self.publish()
 
     def state(self) -> str:
         engine_state = self._server.loader.state.state
@@ -46,11 +53,15 @@ class StatusReporter:
             return "error"  # a remote model server that failed its last call
         return "busy" if self._busy else "ready"
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, host: bool = True) -> dict[str, Any]:
         loader = self._server.loader
         engine = loader.engine
         info = engine.info if engine is not None else None
-        return {
+        # The shared engine's host (pid, model, clients, uptime, memory): one round trip,
+        # so only for the copilot.status command, not for every status notification.
+        host_status = getattr(engine, "host_status", None) if host else None
+        extra = {"host": host_status()} if host_status is not None else {}
+        return extra | {
             "state": self.state(),
             "message": getattr(engine, "error", None) or loader.state.message,
             "model": info.path if info else None,
@@ -66,7 +77,9 @@ class StatusReporter:
     def publish(self) -> None:
         if self._loop is None:
             return
-        payload = {k: v for k, v in self.snapshot().items() if k not in ("metrics", "index")}
+        payload = {
+            k: v for k, v in self.snapshot(host=False).items() if k not in ("metrics", "index")
+        }
         self._server.protocol.notify(STATUS_NOTIFICATION, payload)
 
     @contextlib.contextmanager
@@ -89,6 +102,9 @@ class StatusReporter:
 
     def _on_engine_state(self, state: EngineState) -> None:
         self.publish()
+        if state is self._reported:
+            return  # told already (attach and the loader thread can both hand it over)
+        self._reported = state
         level = types.MessageType.Error if state.state == "error" else types.MessageType.Info
         self._server.window_log_message(
             types.LogMessageParams(type=level, message=f"copilot-server: {state.message}")

@@ -47,7 +47,7 @@ class SyntaxTree:
         self.grammar = grammar
         self._parser = grammar.new_parser()
         self._text = text
-        self._source = text.encode("utf-8")
+        self._source = utf8(text)
         self._ascii = text.isascii()
         self._source_of = text  # the text `_source` encodes
         self._tree = self._parser.parse(self._source)
@@ -75,7 +75,7 @@ class SyntaxTree:
     def source(self) -> bytes:
         """UTF-8 bytes of the current text (what node offsets index into)."""
         if self._dirty and self._source_of is not self._text:
-            self._source = self._text.encode("utf-8")
+            self._source = utf8(self._text)
             self._ascii = len(self._source) == len(self._text)
             self._source_of = self._text
         return self._source
@@ -151,9 +151,22 @@ class SyntaxTree:
         self._apply(old, text, start, len(old) - tail, len(text) - tail)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf8(text: str) -> bytes:
+    """UTF-8 for tree-sitter. A lone surrogate (from a buggy client's JSON) cannot be
+    encoded; it becomes U+FFFD, which has its width (3 bytes), so offsets stay right."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
 def _byte_len(text: str, start: int, end: int) -> int:
     segment = text[start:end]
-    return len(segment) if segment.isascii() else len(segment.encode("utf-8"))
+    # surrogatepass: 3 bytes per lone surrogate, as `utf8` gives its replacement.
+    return len(segment) if segment.isascii() else len(segment.encode("utf-8", "surrogatepass"))
 
 
 def _end_point(

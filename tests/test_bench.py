@@ -13,8 +13,11 @@ import pytest
 from copilot_server.bench import render, results_markdown, targets
 from copilot_server.benchmarks.common import edit_similarity, percentile, summary
 from copilot_server.benchmarks.holes import (
+    CLASSES,
     Answer,
+    Hole,
     OursInProcess,
+    _CodeMap,
     _make_hole,
     corpus_holes,
     humaneval_holes,
@@ -81,6 +84,24 @@ def test_typing_script_is_deterministic_and_types_the_region_exactly(tmp_path: P
     assert [s.target for s in looks] == [ln.strip() for ln in SOURCE.split("\n")[6:9]]
 
 
+def test_typing_script_also_pauses_inside_words(tmp_path: Path):
+    from copilot_server.benchmarks.common import stdlib_dir
+
+    (region,) = pick_regions(sorted(stdlib_dir().glob("*.py")), 1, 14, seed=7)
+    steps = typing_script(region, seed=7)
+    typed = ""
+    mid_word = 0
+    for step in steps:
+        if step.kind in ("key", "enter"):
+            typed = typed + step.text if step.kind == "key" else ""
+        elif step.mid_word:
+            mid_word += 1
+            assert all(c.isalnum() or c == "_" for c in typed[-2:])  # two of its letters typed
+            if step.kind == "look":
+                assert step.target[0].isalnum() or step.target[0] == "_"
+    assert mid_word >= 2
+
+
 def test_regions_come_from_function_bodies_deep_in_real_files():
     from copilot_server.benchmarks.common import stdlib_dir
 
@@ -103,19 +124,42 @@ def test_holes_mask_a_line_and_a_block_and_score_them():
     assert score(block, "ours", Answer("data = json.load(handle)\n    return data\n", 1.0)).exact
 
 
-def test_corpus_holes_come_from_different_real_files():
+def test_corpus_holes_come_from_different_real_files_in_every_class():
     from copilot_server.benchmarks.common import stdlib_dir
 
-    holes = corpus_holes([stdlib_dir()], lines=2, blocks=1, seed=5)
-    assert [h.kind for h in holes].count("line") == 2 and [h.kind for h in holes].count(
-        "block"
-    ) == 1
-    assert len({h.path for h in holes}) == 3
+    holes = corpus_holes([stdlib_dir()], per_class=2, blocks=1, seed=5)
+    assert [h.kind for h in holes] == [k for k in CLASSES for _ in range(2)] + ["block"]
+    assert len({h.path for h in holes}) == len(holes)
+    assert holes == corpus_holes([stdlib_dir()], per_class=2, blocks=1, seed=5)
     for hole in holes:
-        # The cursor's line holds only the indentation; the expected text is real code.
         start = hole.text.rfind("\n", 0, hole.offset) + 1
         end = hole.text.find("\n", hole.offset)
-        assert not hole.text[start:end].strip() and hole.expected.strip()
+        typed, after = hole.text[start : hole.offset], hole.text[hole.offset : end]
+        assert not after and hole.expected.strip(), hole.name  # the rest of the line is gone
+        if hole.kind == "identifier":
+            assert typed[-1].isalnum() and (hole.expected[0].isalnum() or hole.expected[0] == "_")
+        elif hole.kind == "operator":
+            assert typed.rstrip()[-1] in "=([{,+-*/<>:!&|%.?"
+        elif hole.kind in ("indent", "block"):
+            assert not typed.strip()
+        else:  # line_end: a finished line, the next one expected after a break
+            assert typed.strip() and hole.expected.startswith("\n") and hole.expected.strip()
+
+
+def test_holes_are_never_in_comments_or_strings():
+    source = "x = 1\n" * 40 + '# a comment line here\ns = "text in a string"\n' * 40
+    code = _CodeMap(source, "python")
+    assert code.is_code(source.index("x = 1") + 2)
+    assert not code.is_code(source.index("comment"))
+    assert not code.is_code(source.index("in a string"))
+
+
+def test_line_end_hole_is_scored_on_the_next_line():
+    hole = Hole("m.py:3", "line_end", "python", "m.py", "", 0, "\n    return data")
+    assert score(hole, "ours", Answer("\n    return data", 1.0)).exact
+    # A client that stops at the line break, or goes on writing the finished line, misses.
+    assert score(hole, "naive", Answer("", 1.0)).edit_similarity == 0.0
+    assert not score(hole, "naive", Answer("  # done", 1.0)).first_line_exact
 
 
 def test_humaneval_tasks_pass_with_the_canonical_line_and_fail_without_it():

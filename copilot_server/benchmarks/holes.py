@@ -1,15 +1,24 @@
-"""Holes: mask a line or a block of real code, ask both clients to fill it, score the answer.
+"""Holes: cut real code where users type, ask both clients to fill it, score the answer.
 
-- corpus holes: files the project did not write (the Python standard library by default,
-  plus JavaScript and C sources where the machine has them); a masked line (score: exact
-  match and edit similarity of the first line) or a masked block — the whole body of an
-  `if`/`for`/`def`… of 2-6 lines (score: exact match and edit similarity of the block);
+- cursor classes, from files the project did not write (the Python standard library, plus
+  JavaScript, TypeScript, C and Go sources where the machine has them), one hole per file:
+  - `identifier`: inside a word being typed (`json.lo▌`): the rest of the line is gone;
+  - `operator`: after an operator or an opening bracket (`x = ▌`, `foo(▌`), likewise;
+  - `indent`: at a line's indentation, the line gone (a masked line);
+  - `line_end`: at the end of a complete line, the next line gone (the suggestion should
+    be that line, on a new line);
+  scored on the first line the user would see (exact match and edit similarity);
+- `block`: the whole 2-6 line body of an `if`/`for`/`def`… masked (scored as a block);
 - HumanEval single-line infilling: one line of a canonical solution masked; the filled
   program is run against the task's tests (pass@1, greedy).
 
-Ours runs in process through `CompletionService` with the tree-sitter context engine
-(the server's path minus JSON-RPC); the naive client as in naive.py. Each hole is asked of
-both, one after the other.
+Positions inside comments and strings are skipped (tree-sitter says where they are), so
+every hole is code. Ours runs in process through `CompletionService` with the tree-sitter
+context engine (the server's path minus JSON-RPC), the file opened cold each time: for the
+cursor classes as an editor asks while typing (automatic: a block's first line is the
+answer as soon as it is written), for blocks and HumanEval explicitly (the whole
+suggestion). The naive client as in naive.py. Each hole is asked of both, one after the
+other.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import gzip
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -42,20 +52,47 @@ SKIP_DIRS = {
     "node_modules",
     "dist-packages",
     "config-3.11-x86_64-linux-gnu",
+    "dist",  # compiled and bundled JavaScript: the sources are there too
+    "build",
 }
-EXTENSIONS = {".py": "python", ".js": "javascript", ".c": "c", ".h": "c"}
+EXTENSIONS = {
+    ".py": "python",
+    ".js": "javascript",
+    ".ts": "typescript",
+    ".c": "c",
+    ".h": "c",
+    ".go": "go",
+    ".rs": "rust",
+    ".java": "java",
+}
 COMMENT_STARTS = ("#", "//", "/*", "*", '"""', "'''")
+# Where users type: the cursor classes, in the order the tables show them.
+CLASSES = ("identifier", "operator", "indent", "line_end")
+CLASS_LABELS = {
+    "identifier": "inside an identifier",
+    "operator": "after an operator or bracket",
+    "indent": "at a line's indentation",
+    "line_end": "after a complete line",
+    "block": "masked block",
+    "humaneval": "HumanEval single-line",
+}
+KINDS = (*CLASSES, "block", "humaneval")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Operators and opening brackets a user pauses after (the whole run: not inside "==").
+_OPERATOR_CHARS = set("=([{,+-*/<>:!&|%.?")
+# Holes start this far into a file, so the prompt windows have code above them.
+MIN_LINE = 30
 
 
 @dataclass(frozen=True)
 class Hole:
     name: str
-    kind: str  # "line" | "block" | "humaneval"
+    kind: str  # a CLASSES value | "block" | "humaneval" (| "line": a masked line)
     language: str
     path: str  # as shown to the model
     text: str  # the document with the hole
-    offset: int  # the cursor: after the hole's indentation
-    expected: str  # what was removed (after the indentation)
+    offset: int  # the cursor
+    expected: str  # what was removed (for "indent" and "block": after the indentation)
     program: str = ""  # humaneval: tests to append to the filled document
 
 
@@ -76,6 +113,7 @@ class Scored:
     first_line_exact: bool
     edit_similarity: float
     passed: bool | None = None
+    language: str = ""
 
 
 @dataclass
@@ -98,7 +136,7 @@ def corpus_files(roots: list[Path], max_bytes: int = 200_000) -> list[Path]:
             )
             for name in sorted(filenames):
                 path = Path(dirpath) / name
-                if path.suffix not in EXTENSIONS or name.endswith(".min.js"):
+                if path.suffix not in EXTENSIONS or name.endswith((".min.js", ".d.ts")):
                     continue
                 try:
                     size = path.stat().st_size
@@ -109,30 +147,90 @@ def corpus_files(roots: list[Path], max_bytes: int = 200_000) -> list[Path]:
     return files
 
 
-def corpus_holes(roots: list[Path], lines: int, blocks: int, seed: int) -> list[Hole]:
-    """`lines` masked-line and `blocks` masked-block holes, from different files."""
+def _shown_path(path: Path, roots: list[Path]) -> str:
+    root = next((r for r in roots if r in path.parents), path.parent)
+    return str(path.relative_to(root)) if root in path.parents else path.name
+
+
+def _files_by_language(roots: list[Path], rnd: random.Random) -> dict[str, list[Path]]:
+    """The corpus per language, each list shuffled (deterministically, by `rnd`)."""
+    by_language: dict[str, list[Path]] = {}
+    for path in corpus_files(roots):
+        by_language.setdefault(EXTENSIONS[path.suffix], []).append(path)
+    for language in sorted(by_language):
+        rnd.shuffle(by_language[language])
+    return dict(sorted(by_language.items()))
+
+
+def corpus_holes(
+    roots: list[Path], per_class: int, blocks: int, seed: int, classes: tuple[str, ...] = CLASSES
+) -> list[Hole]:
+    """`per_class` holes of each cursor class and `blocks` masked blocks, each from its own
+    file; the languages take turns, so every class mixes all that the corpus has."""
     rnd = random.Random(seed)
-    files = corpus_files(roots)
-    rnd.shuffle(files)
+    pools = _files_by_language(roots, rnd)
+    languages = list(pools)
     holes: list[Hole] = []
-    want = {"line": lines, "block": blocks}
-    for path in files:
-        if not any(want.values()):
-            break
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            continue
-        kind = "line" if want["line"] >= want["block"] and want["line"] else "block"
-        root = next((r for r in roots if r in path.parents), path.parent)
-        shown = str(path.relative_to(root)) if root in path.parents else path.name
-        hole = _line_hole(text, rnd) if kind == "line" else _block_hole(text, rnd)
-        if hole is None:
-            continue
-        start, count = hole
-        holes.append(_make_hole(text, start, count, kind, EXTENSIONS[path.suffix], shown))
-        want[kind] -= 1
+    wanted = [(kind, per_class) for kind in classes] + [("block", blocks)]
+    turn = 0
+    for kind, count in wanted:
+        made = 0
+        misses = 0
+        while made < count and any(pools.values()) and misses < 4 * len(languages) + 50:
+            language = languages[turn % len(languages)]
+            turn += 1
+            if not pools[language]:
+                continue
+            path = pools[language].pop()
+            hole = _hole_in(path, kind, language, _shown_path(path, roots), rnd)
+            if hole is None:
+                misses += 1
+                continue
+            holes.append(hole)
+            made += 1
     return holes
+
+
+def _hole_in(path: Path, kind: str, language: str, shown: str, rnd: random.Random) -> Hole | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if "\r" in text:
+        return None
+    code = _CodeMap(text, language)
+    if kind == "block":
+        found = _block_hole(text, rnd)
+        return _make_hole(text, *found, "block", language, shown) if found else None
+    if kind == "indent":
+        return _indent_hole(text, code, language, shown, rnd)
+    if kind == "line_end":
+        return _line_end_hole(text, code, language, shown, rnd)
+    return _cut_hole(text, code, kind, language, shown, rnd)
+
+
+class _CodeMap:
+    """Which offsets of a file are code, not comments or strings (tree-sitter)."""
+
+    def __init__(self, text: str, language: str) -> None:
+        from ..languages import parser_for
+
+        self.text = text
+        self.ascii = text.isascii()
+        parser = parser_for(language)
+        self.tree = parser.parse(text.encode("utf-8")) if parser is not None else None
+
+    def is_code(self, offset: int) -> bool:
+        """The character at `offset` (or just before it, at a line end) is code."""
+        if self.tree is None or not self.ascii:
+            return self.ascii
+        node = self.tree.root_node.descendant_for_byte_range(offset, offset)
+        while node is not None:
+            kind = node.type
+            if "comment" in kind or "string" in kind or kind in ("ERROR", "heredoc_body"):
+                return False
+            node = node.parent
+        return True
 
 
 def _usable(line: str) -> bool:
@@ -140,10 +238,93 @@ def _usable(line: str) -> bool:
     return 8 <= len(body) <= 100 and line.isascii() and not body.startswith(COMMENT_STARTS)
 
 
-def _line_hole(text: str, rnd: random.Random) -> tuple[int, int] | None:
+def _line_offsets(lines: list[str]) -> list[int]:
+    offsets, at = [], 0
+    for line in lines:
+        offsets.append(at)
+        at += len(line) + 1
+    return offsets
+
+
+def _candidate_lines(lines: list[str]) -> list[int]:
+    return [i for i in range(MIN_LINE, len(lines) - 5) if _usable(lines[i])]
+
+
+def _cut_hole(
+    text: str, code: _CodeMap, kind: str, language: str, shown: str, rnd: random.Random
+) -> Hole | None:
+    """Inside an identifier or after an operator: the line up to the cursor stays, the
+    rest of it is what the client should write."""
     lines = text.split("\n")
-    options = [i for i in range(30, len(lines) - 5) if _usable(lines[i]) and "\t" not in lines[i]]
-    return (rnd.choice(options), 1) if options else None
+    starts = _line_offsets(lines)
+    options: list[tuple[int, int]] = []
+    for i in _candidate_lines(lines):
+        line = lines[i]
+        indent = len(line) - len(line.lstrip())
+        cuts: list[int] = []
+        if kind == "identifier":
+            for match in _WORD.finditer(line):
+                if match.end() - match.start() >= 3:
+                    cuts += range(match.start() + 1, match.end())
+        else:
+            for col in range(indent + 1, len(line)):
+                if line[col - 1] in _OPERATOR_CHARS and line[col] not in _OPERATOR_CHARS:
+                    cuts.append(col + 1 if line[col] == " " else col)
+        for col in cuts:
+            rest = line[col:]
+            if len(rest.strip()) >= 2 and code.is_code(starts[i] + col - 1):
+                options.append((i, col))
+    if not options:
+        return None
+    i, col = rnd.choice(options)
+    line = lines[i]
+    doc = "\n".join([*lines[:i], line[:col], *lines[i + 1 :]])
+    return Hole(
+        f"{shown}:{i + 1}:{col + 1}", kind, language, shown, doc, starts[i] + col, line[col:]
+    )
+
+
+def _indent_hole(
+    text: str, code: _CodeMap, language: str, shown: str, rnd: random.Random
+) -> Hole | None:
+    lines = text.split("\n")
+    starts = _line_offsets(lines)
+    options = []
+    for i in _candidate_lines(lines):
+        line = lines[i]
+        first = starts[i] + len(line) - len(line.lstrip())
+        if code.is_code(first) and code.is_code(starts[i] + len(line.rstrip()) - 1):
+            options.append(i)
+    if not options:
+        return None
+    return _make_hole(text, rnd.choice(options), 1, "indent", language, shown)
+
+
+def _line_end_hole(
+    text: str, code: _CodeMap, language: str, shown: str, rnd: random.Random
+) -> Hole | None:
+    """The cursor at the end of a complete line; the next line is gone and expected (with
+    its indentation, after a line break)."""
+    lines = text.split("\n")
+    starts = _line_offsets(lines)
+    options = []
+    for i in _candidate_lines(lines):
+        nxt = lines[i + 1]
+        if not _usable(nxt) or not lines[i].strip():
+            continue
+        end = starts[i] + len(lines[i].rstrip()) - 1
+        first_next = starts[i + 1] + len(nxt) - len(nxt.lstrip())
+        if code.is_code(end) and code.is_code(first_next):
+            options.append(i)
+    if not options:
+        return None
+    i = rnd.choice(options)
+    line = lines[i].rstrip()
+    doc = "\n".join([*lines[:i], line, *lines[i + 2 :]])
+    expected = "\n" + lines[i + 1].rstrip()
+    return Hole(
+        f"{shown}:{i + 1}", "line_end", language, shown, doc, starts[i] + len(line), expected
+    )
 
 
 def _block_hole(text: str, rnd: random.Random) -> tuple[int, int] | None:
@@ -242,6 +423,9 @@ class OursInProcess:
         from ..documents import DocumentStore
         from ..engines.loader import EngineLoader, create_engine
 
+        # In this process, whatever engine.kind says: never an engine host another
+        # process happens to run.
+        settings = settings.merged({"engine": {"kind": "local"}})
         self.engine = create_engine(settings)
         self.documents = DocumentStore()
         loader = EngineLoader(settings, factory=lambda _s: self.engine)
@@ -263,7 +447,9 @@ class OursInProcess:
             language=hole.language,
             text=hole.text,
             offset=hole.offset,
-            invoked=True,  # the whole suggestion (while typing, its first line comes first)
+            # Cursor classes: as an editor asks while typing (a block's first line comes
+            # first); blocks and HumanEval: explicitly, the whole suggestion.
+            invoked=hole.kind not in CLASSES,
         )
         result = await self.service.complete(request)
         latency = (time.perf_counter() - started) * 1000
@@ -281,16 +467,28 @@ def naive_answer(naive: NaiveClient, hole: Hole) -> Answer:
     return Answer(result.text, result.latency_ms)
 
 
+def shown_line(hole: Hole, text: str) -> str:
+    """The line of a suggestion that a cursor class is scored on: its first line, or at a
+    line end, the line it starts after the break (the rest of a finished line is empty)."""
+    if hole.kind != "line_end":
+        return first_line(text)
+    current, _, rest = text.partition("\n")
+    if current.strip():
+        return current.rstrip()  # it went on writing the finished line: not the next one
+    return first_line(rest)
+
+
 def score(hole: Hole, client: str, answer: Answer) -> Scored:
     text = answer.text
     if hole.kind == "block":
         got, want = normalise_lines(text), normalise_lines(hole.expected)
-        exact = got == want
-        similarity = edit_similarity(got, want)
+        first_exact = first_line(text) == first_line(hole.expected)
+    elif hole.kind == "line_end":
+        got, want = shown_line(hole, text), hole.expected.lstrip("\n").rstrip()
+        first_exact = got == want
     else:
         got, want = first_line(text), hole.expected.rstrip()
-        exact = got == want
-        similarity = edit_similarity(got, want)
+        first_exact = got == want
     passed = None
     if hole.kind == "humaneval":
         filled = hole.text[: hole.offset] + text + hole.text[hole.offset :]
@@ -301,10 +499,11 @@ def score(hole: Hole, client: str, answer: Answer) -> Scored:
         client=client,
         latency_ms=answer.latency_ms,
         text=text,
-        exact=exact,
-        first_line_exact=first_line(text) == first_line(hole.expected),
-        edit_similarity=similarity,
+        exact=got == want,
+        first_line_exact=first_exact,
+        edit_similarity=edit_similarity(got, want),
         passed=passed,
+        language=hole.language,
     )
 
 
@@ -331,7 +530,8 @@ def _ok(s: Scored) -> bool:
 
 def summarize(scored: list[Scored]) -> dict[str, Any]:
     out: dict[str, Any] = {"kinds": {}, "cases": [s.__dict__ for s in scored]}
-    for kind in ("line", "block", "humaneval"):
+    kinds = [*KINDS, *sorted({s.kind for s in scored} - set(KINDS))]
+    for kind in kinds:
         of_kind = [s for s in scored if s.kind == kind]
         if not of_kind:
             continue
@@ -352,4 +552,15 @@ def summarize(scored: list[Scored]) -> dict[str, Any]:
                 entry["pass_at_1"] = sum(bool(s.passed) for s in mine) / n
             per[client] = entry
         out["kinds"][kind] = per
+    # Every cursor-class hole is a file opened cold with the cursor somewhere in it.
+    cold = [s for s in scored if s.kind in CLASSES]
+    if cold:
+        out["cold"] = {
+            client: {
+                "latency_ms": summary([s.latency_ms for s in cold if s.client == client]),
+                "languages": sorted({s.language for s in cold if s.client == client}),
+            }
+            for client in ("ours", "naive")
+            if any(s.client == client for s in cold)
+        }
     return out

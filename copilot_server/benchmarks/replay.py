@@ -5,9 +5,10 @@ library by default) character by character: 60-120 ms a key, Enter puts the curs
 the next line at its indentation (as an editor's auto-indent). Two kinds of pauses:
 
 - look: the user stops and waits for a suggestion (at the start of every non-blank line,
-  and at ~8% of word boundaries), then reads it for 250 ms and types on;
-- hesitate: a 300-900 ms pause at ~15% of word boundaries; the user types on whether or
-  not a suggestion came.
+  at ~8% of word boundaries and at ~4% of the letters inside a word), then reads it for
+  250 ms and types on;
+- hesitate: a 300-900 ms pause at ~15% of word boundaries and ~4% of letters inside a
+  word; the user types on whether or not a suggestion came.
 
 The client debounces like an editor (150 ms after the last keystroke) and sends
 `textDocument/inlineCompletion`; a keystroke cancels a request still in flight
@@ -42,6 +43,12 @@ READ_MS = 250
 HESITATE_MS = (300, 900)
 P_LOOK = 0.08
 P_HESITATE = 0.15
+# Pauses inside a word (after at least two of its letters, with more to come): where a
+# suggestion must finish the word (token healing). Drawn from their own random stream, so
+# the line-start and word-boundary pauses are those of earlier runs.
+P_LOOK_MID = 0.04
+P_HESITATE_MID = 0.04
+MID_WORD_AFTER = 2
 LOOK_CAP_S = 60.0  # a look waits at most this long for an answer
 WORD_END = set(" ([{,.=:")
 
@@ -69,6 +76,7 @@ class Step:
     text: str = ""  # inserted at the cursor (key, enter)
     target: str = ""  # look: the rest of the line as the file has it
     line_start: bool = False  # look: nothing typed on the line yet but its indentation
+    mid_word: bool = False  # look/hesitate: inside a word
 
 
 @dataclass
@@ -84,6 +92,7 @@ class Ask:
     text: str = ""
     target: str = ""
     line_start: bool = False
+    mid_word: bool = False
     offset: int = 0  # the cursor in the document (characters)
     source: str = ""  # ours: "model" | "typed-through" | "lru" (from the item's command)
 
@@ -168,6 +177,7 @@ def initial_text(region: Region) -> str:
 
 def typing_script(region: Region, seed: int) -> list[Step]:
     rnd = random.Random(f"{seed}:{region.name}")
+    mid = random.Random(f"{seed}:{region.name}:mid-word")
     steps: list[Step] = []
     for i in range(region.start, region.end):
         line = region.lines[i]
@@ -178,8 +188,17 @@ def typing_script(region: Region, seed: int) -> list[Step]:
         if not content:
             continue
         steps.append(Step("look", target=content, line_start=True))
+        word = 0  # letters of the current word typed so far
         for j, ch in enumerate(content):
             steps.append(Step("key", rnd.uniform(*KEY_MS), ch))
+            word = word + 1 if _word_char(ch) else 0
+            if word >= MID_WORD_AFTER and j + 1 < len(content) and _word_char(content[j + 1]):
+                roll = mid.random()
+                if roll < P_LOOK_MID:
+                    steps.append(Step("look", target=content[j + 1 :], mid_word=True))
+                elif roll < P_LOOK_MID + P_HESITATE_MID:
+                    steps.append(Step("hesitate", rnd.uniform(*HESITATE_MS), mid_word=True))
+                continue
             if ch in WORD_END and j + 1 < len(content):
                 roll = rnd.random()
                 if roll < P_LOOK:
@@ -187,6 +206,10 @@ def typing_script(region: Region, seed: int) -> list[Step]:
                 elif roll < P_LOOK + P_HESITATE:
                     steps.append(Step("hesitate", rnd.uniform(*HESITATE_MS)))
     return steps
+
+
+def _word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
 
 
 # -- the two clients ---------------------------------------------------------------------
@@ -459,9 +482,17 @@ async def replay(backend: Backend, region: Region, seed: int, uri: str) -> Repla
     started = time.perf_counter()
 
     def launch(
-        kind: str, target: str = "", line_start: bool = False
+        kind: str, target: str = "", line_start: bool = False, mid_word: bool = False
     ) -> tuple[Ask, Any, asyncio.Future]:
-        ask = Ask(kind, line, column, target=target, line_start=line_start, offset=offset)
+        ask = Ask(
+            kind,
+            line,
+            column,
+            target=target,
+            line_start=line_start,
+            mid_word=mid_word,
+            offset=offset,
+        )
         key_time = last_key
         handle, answer = backend.ask(line, column, offset)
         task = asyncio.ensure_future(answer)
@@ -506,11 +537,11 @@ async def replay(backend: Backend, region: Region, seed: int, uri: str) -> Repla
                 column += utf16_len(step.text)
         elif step.kind == "hesitate":
             await _sleep_until(last_key + DEBOUNCE_MS / 1000)
-            pending = launch("hesitate")
+            pending = launch("hesitate", mid_word=step.mid_word)
             await _sleep_until(last_key + step.delay_ms / 1000)
         else:  # look: wait for the answer, then read it
             await _sleep_until(last_key + DEBOUNCE_MS / 1000)
-            ask, handle, task = launch("look", step.target, step.line_start)
+            ask, handle, task = launch("look", step.target, step.line_start, step.mid_word)
             try:
                 await asyncio.wait_for(asyncio.shield(task), LOOK_CAP_S)
             except TimeoutError:
@@ -634,6 +665,7 @@ def summarize(
         asks = [a for r in mine for a in r.asks]
         looks = [a for a in asks if a.kind == "look"]
         line_starts = [a for a in looks if a.line_start]
+        mid_words = [a for a in looks if a.mid_word]
         hesitations = [a for a in asks if a.kind == "hesitate"]
         answered = [a.latency_ms for a in asks if a.latency_ms is not None]
         counters: dict[str, Any] = {}
@@ -648,6 +680,8 @@ def summarize(
             "looks_timed_out": sum(a.timed_out for a in looks),
             "first_line_exact": _rate([a.exact for a in looks]),
             "first_line_exact_at_line_start": _rate([a.exact for a in line_starts]),
+            "first_line_exact_mid_word": _rate([a.exact for a in mid_words]),
+            "looks_mid_word": len(mid_words),
             "hesitations": len(hesitations),
             "hesitations_answered_in_time": sum(a.latency_ms is not None for a in hesitations),
             "requests": len(asks),

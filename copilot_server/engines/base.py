@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -62,6 +63,26 @@ class Generation:
         return self.prompt_ms + self.generation_ms
 
 
+_work = threading.local()
+
+
+@contextlib.contextmanager
+def background_work() -> Iterator[None]:
+    """Generations started on this thread inside the block are background work (explain,
+    fix): an engine that schedules requests itself (the shared engine host) lets
+    completions go first, between tokens. Other engines ignore it."""
+    previous = getattr(_work, "background", False)
+    _work.background = True
+    try:
+        yield
+    finally:
+        _work.background = previous
+
+
+def in_background_work() -> bool:
+    return bool(getattr(_work, "background", False))
+
+
 class CancelledGeneration(Exception):
     """Raised when a generation's cancel flag was set before it produced a result."""
 
@@ -85,3 +106,28 @@ class Engine(Protocol):
     ) -> Generation: ...
 
     def close(self) -> None: ...
+
+
+class HealingEngine(Engine, Protocol):
+    """An engine that can constrain its first tokens (token healing, prompts/healing.py):
+    `generate(..., heal=text)` makes the model write `text` first, token by token, with
+    any tokenization of it. Others (remote engines) lack these and get prompts that need
+    no constraint."""
+
+    heals_tokens: bool
+
+    def token_pieces(self) -> list[bytes]:
+        """Every token's bytes, by id (b"" for control tokens)."""
+        ...
+
+    def generate(
+        self,
+        prompt: list[int],
+        *,
+        max_tokens: int,
+        should_stop: StopCheck,
+        cancel: threading.Event,
+        temperature: float = 0.0,
+        stop_tokens: frozenset[int] = frozenset(),
+        heal: str = "",
+    ) -> Generation: ...

@@ -66,12 +66,32 @@ def _keep_stdio() -> None:
     llama_cpp._internals.suppress_stdout_stderr = _KeepStdio  # type: ignore[attr-defined,misc]
 
 
+def token_pieces_of(model) -> list[bytes]:  # noqa: ANN001 - llama_cpp._internals.LlamaModel
+    """Every token's bytes by id, b"" for control tokens: the table token healing sorts
+    (prompts/healing.py). ~0.3 s for a 150k vocabulary."""
+    import ctypes
+
+    import llama_cpp
+
+    vocab = model.vocab
+    size = 256
+    buffer = ctypes.create_string_buffer(size)
+    pieces = []
+    for token in range(llama_cpp.llama_vocab_n_tokens(vocab)):
+        length = llama_cpp.llama_token_to_piece(vocab, token, buffer, size, 0, False)
+        pieces.append(buffer.raw[:length] if length > 0 else b"")
+    return pieces
+
+
 def _token_or_none(value: int) -> int | None:
     return None if value is None or value < 0 else int(value)
 
 
 class LlamaEngine:
     """Loads a GGUF file once and generates from token lists."""
+
+    # generate(..., heal=text) constrains the first tokens to write `text` (token healing).
+    heals_tokens = True
 
     def __init__(self, model_path: Path, settings: ModelSettings) -> None:
         import llama_cpp
@@ -101,6 +121,12 @@ class LlamaEngine:
         # Recurrent and some multimodal-RoPE models cannot move cached positions.
         self._can_shift = memory is not None and bool(llama_cpp.llama_memory_can_shift(memory))
         self.info = self._read_info(model_path, n_gpu_layers)
+        self._pieces: list[bytes] | None = None
+        # The sorted vocabulary for token healing, built with the model (~0.6 s for 150k
+        # tokens) rather than on the first request.
+        from ..prompts.healing import vocabulary_for
+
+        vocabulary_for(self)
 
     # -- model facts -------------------------------------------------------------------
 
@@ -155,6 +181,12 @@ class LlamaEngine:
     def detokenize(self, tokens: list[int]) -> str:
         return self._llm.detokenize(tokens).decode("utf-8", errors="replace")
 
+    def token_pieces(self) -> list[bytes]:
+        """Every token's bytes by id; b"" for control tokens (FIM markers, EOS…)."""
+        if getattr(self, "_pieces", None) is None:
+            self._pieces = token_pieces_of(self._llm._model)
+        return self._pieces
+
     # -- generation --------------------------------------------------------------------
 
     def generate(
@@ -166,15 +198,45 @@ class LlamaEngine:
         cancel: threading.Event,
         temperature: float = 0.0,
         stop_tokens: frozenset[int] = frozenset(),
+        heal: str = "",
     ) -> Generation:
         """Stream tokens for `prompt` until EOS, `should_stop`, `cancel` or `max_tokens`.
 
         The cancel flag is checked between tokens, so a superseded request stops within
-        one token's time (~50 ms here).
+        one token's time (~50 ms here). With `heal`, the first tokens are constrained to
+        write that text (token healing; the text counts as generated).
         """
         with self._lock:
             return self._generate_locked(
-                prompt, max_tokens, should_stop, cancel, temperature, stop_tokens
+                prompt, max_tokens, should_stop, cancel, temperature, stop_tokens, heal
+            )
+
+    def generate_with_lookup(
+        self,
+        prompt: list[int],
+        *,
+        source: list[int],
+        max_tokens: int,
+        should_stop: StopCheck,
+        cancel: threading.Event,
+        stop_tokens: frozenset[int] = frozenset(),
+        draft_tokens: int = 16,
+    ):  # -> tuple[Generation, prompt_lookup.LookupStats]
+        """Greedy generation with prompt-lookup drafts taken from `source` (a rewrite
+        copies most of it); the cached completion prompt survives the call. See
+        prompt_lookup.py."""
+        from .prompt_lookup import lookup_generate
+
+        with self._lock:
+            return lookup_generate(
+                self,
+                prompt,
+                source=source,
+                max_tokens=max_tokens,
+                should_stop=should_stop,
+                cancel=cancel,
+                stop_tokens=stop_tokens,
+                draft_tokens=draft_tokens,
             )
 
     def _generate_locked(
@@ -185,6 +247,7 @@ class LlamaEngine:
         cancel: threading.Event,
         temperature: float,
         stop_tokens: frozenset[int],
+        heal: str = "",
     ) -> Generation:
         llm = self._llm
         room = llm.n_ctx() - len(prompt) - 1
@@ -208,6 +271,7 @@ class LlamaEngine:
             min_p=0.0,
             repeat_penalty=1.0,
             reset=True,
+            logits_processor=self._healing(heal, len(prompt)),
         )
         try:
             for token in stream:
@@ -243,6 +307,38 @@ class LlamaEngine:
             prompt_ms=(first - started) * 1000,
             generation_ms=(ended - first) * 1000,
         )
+
+    def first_token_candidates(self, prompt: list[int], k: int) -> list[int]:
+        """The `k` likeliest first tokens after `prompt`, best first: where alternative
+        suggestions branch off (completion/alternatives.py). Right after a generation for
+        the same prompt this re-reads one token; the KV cache keeps the rest."""
+        import numpy as np
+
+        with self._lock:
+            llm = self._llm
+            self._keep_moved_tokens(prompt)
+            cached = llm._input_ids[: llm.n_tokens].tolist()
+            kept = 0
+            # The last token is read again: its logits are the ones wanted.
+            for a, b in zip(cached, prompt[:-1], strict=False):
+                if a != b:
+                    break
+                kept += 1
+            llm.n_tokens = kept
+            llm.eval(prompt[kept:])
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+            k = max(1, min(k, len(logits) - 1))
+            top = np.argpartition(-logits, k)[:k]
+            return [int(t) for t in top[np.argsort(-logits[top])]]
+
+    def _healing(self, heal: str, prompt_tokens: int) -> list | None:
+        """The logits processor that makes the first tokens write `heal`, or None."""
+        if not heal:
+            return None
+        from ..prompts.healing import Constraint, vocabulary_for
+
+        vocab = vocabulary_for(self)
+        return [Constraint(vocab, heal, prompt_tokens)] if vocab is not None else None
 
     def _keep_moved_tokens(self, prompt: list[int]) -> int:
         """Shift the cached runs the prompt keeps (see kv_reuse.py) to their new positions

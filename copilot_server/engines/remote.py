@@ -245,10 +245,21 @@ class _Http:
         self._down_message = message
         self._down_until = time.monotonic() + FAIL_FAST_S
 
-    def _status_error(self, status: int, path: str, raw: bytes) -> _HttpStatusError:
+    def _status_error(
+        self, status: int, path: str, raw: bytes, location: str | None = None
+    ) -> _HttpStatusError:
         detail = self.redact(_error_detail(raw))
         where = self.endpoint.display + path
-        if status in (401, 403):
+        if 300 <= status < 400:
+            # http.client never follows redirects, and neither do we: a redirect could carry
+            # the Authorization header and the user's code to a host the user never named.
+            to = f" to {self.redact(location)[:200]}" if location else ""
+            message = (
+                f"model server {where} answered with a redirect (HTTP {status}{to}), which is "
+                "not followed: the API key and code go only to engine.url. Set engine.url to "
+                "the address that answers."
+            )
+        elif status in (401, 403):
             message = (
                 f"model server {where} rejected the request (HTTP {status}): set the API key in "
                 f"${self.api_key_env}"
@@ -335,7 +346,7 @@ class _Http:
                 attempt += 1
                 self._backoff(attempt, None)
                 continue
-            raise self._status_error(response.status, path, raw)
+            raise self._status_error(response.status, path, raw, response.getheader("Location"))
 
     def _timeout_for(self, connecting: bool) -> float:
         return self.connect_timeout_s if connecting else self.timeout_s
@@ -385,7 +396,7 @@ class _Http:
                 if not self._backoff(attempt, cancel):
                     return None
                 continue
-            raise self._status_error(response.status, path, raw)
+            raise self._status_error(response.status, path, raw, response.getheader("Location"))
 
 
 def _error_detail(raw: bytes) -> str:
@@ -901,6 +912,10 @@ class _InfillLayout:
 class RemoteEngine:
     """The Engine protocol over HTTP to llama-server or an OpenAI-compatible server."""
 
+    # No token-by-token control of sampling: prompts keep a word cut by the cursor in the
+    # prefix section instead of healing it (prompts/healing.py).
+    heals_tokens = False
+
     def __init__(self, settings: Settings) -> None:
         engine = settings.engine
         if engine.kind not in DEFAULT_URLS:
@@ -1024,7 +1039,8 @@ class RemoteEngine:
         try:
             data = self._http.call("GET", "/v1/models")
         except _HttpStatusError as exc:
-            if exc.status in (401, 403) or (exc.status >= 500 and exc.status != 501):
+            redirect = 300 <= exc.status < 400  # say so: engine.url is not the server
+            if redirect or exc.status in (401, 403) or (exc.status >= 500 and exc.status != 501):
                 raise
             data = None
         entries = data.get("data") if isinstance(data, dict) else None

@@ -89,6 +89,42 @@ function T.feed(keys)
   T.sleep(60)
 end
 
+--- Types text literally (no key notation, no mappings), as a user typing characters.
+function T.type(text)
+  vim.api.nvim_feedkeys(text, 'nt', false)
+  T.sleep(60)
+end
+
+--- The "(i/n)" counter shown after a suggestion with alternatives, or nil.
+function T.counter(bufnr)
+  local ns = require('copilot_server.suggestion').ns
+  for _, mark in ipairs(vim.api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { details = true })) do
+    local details = mark[4]
+    local rows = { details.virt_text or {} }
+    for _, line in ipairs(details.virt_lines or {}) do
+      rows[#rows + 1] = line
+    end
+    for _, chunks in ipairs(rows) do
+      for _, chunk in ipairs(chunks) do
+        if chunk[2] == 'CopilotServerCount' then
+          return vim.trim(chunk[1])
+        end
+      end
+    end
+  end
+end
+
+--- How many textDocument/inlineCompletion requests the plugin sent so far.
+function T.inline_requests()
+  local n = 0
+  for _, q in ipairs(T.result.requests or {}) do
+    if q.method == 'textDocument/inlineCompletion' then
+      n = n + 1
+    end
+  end
+  return n
+end
+
 --- The ghost text shown in a buffer: inline text, then one line per virtual line.
 function T.ghost(bufnr)
   local ns = require('copilot_server.suggestion').ns
@@ -133,7 +169,8 @@ function T.execute(client, command, args)
   return answer
 end
 
-local scenarios = dofile(here .. 'scenarios.lua')
+-- COPILOT_NVIM_SCENARIOS: another scenario file beside this one (next_edit_scenarios.lua).
+local scenarios = dofile(here .. (os.getenv('COPILOT_NVIM_SCENARIOS') or 'scenarios.lua'))
 local scenario = scenarios[name]
 if not scenario then
   finish('unknown scenario ' .. name)

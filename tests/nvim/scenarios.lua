@@ -77,7 +77,8 @@ end
 
 --- Manual trigger, dismiss, accept word, accept line, and Tab falling back to a Tab.
 function S.partial_accept(T, R)
-  local bufnr, client = start(T, { suggestion = { auto_trigger = false } })
+  local one = { completion = { alternatives = 1 } } -- cycling has its own scenario
+  local bufnr, client = start(T, { suggestion = { auto_trigger = false }, settings = one })
   T.feed('GA<CR>        ')
   T.sleep(500)
   R.ghost_without_trigger = T.ghost(bufnr) or vim.NIL
@@ -208,5 +209,164 @@ function S.commands(T, R)
   R.new_client = new.id
   R.statusline = copilot.statusline()
 end
+
+local function ghost_of(T, bufnr, what)
+  return T.wait(function()
+    return T.ghost(bufnr)
+  end, 120000, what or 'ghost text')
+end
+
+--- Typing along a suggestion (no new request), cycling through the alternatives the server
+--- gives an explicit request, and accept as its own undo step.
+function S.type_along_cycle_undo(T, R)
+  local bufnr = start(T)
+  T.feed('GA<CR>        ')
+  local ghost = ghost_of(T, bufnr)
+  R.ghost = ghost
+
+  local asked = T.inline_requests()
+  R.typed = ghost:sub(1, 2)
+  T.type(R.typed)
+  T.sleep(600) -- well past debounce_ms: a new request would have gone out by now
+  R.requests_while_typing_along = T.inline_requests() - asked
+  R.ghost_after_typing_along = T.ghost(bufnr) or vim.NIL
+
+  -- Typing brought one suggestion; <M-]> asks the server for the alternatives.
+  asked = T.inline_requests()
+  T.feed('<M-]>')
+  R.counter = T.wait(function()
+    local counter = T.counter(bufnr)
+    return counter and counter:match('^%(2/') and counter
+  end, 120000, 'the second suggestion')
+  R.cycle_requests = T.inline_requests() - asked
+  R.cycle_kind = T.result.requests[#T.result.requests].trigger_kind
+  R.ghost_second = T.ghost(bufnr) or vim.NIL
+  T.feed('<M-[>')
+  R.counter_back = T.counter(bufnr) or vim.NIL
+  R.ghost_first = T.ghost(bufnr) or vim.NIL
+
+  R.lines_before_accept = T.lines(bufnr)
+  T.feed('<Tab>')
+  R.lines_after_accept = T.lines(bufnr)
+  T.feed('<Esc>u')
+  R.lines_after_undo = T.lines(bufnr)
+end
+
+--- Dismissal on cursor move and InsertLeave, the popup menu over a suggestion, and a Tab
+--- mapping made after attach.
+function S.dismiss_popup_tab(T, R)
+  -- One suggestion per request: cycling has its own scenario; this one stays quick.
+  local one = { completion = { alternatives = 1 } }
+  local bufnr = start(T, { suggestion = { auto_trigger = false }, settings = one })
+  T.feed('GA<CR>        ')
+  T.feed('<M-\\>')
+  R.ghost = ghost_of(T, bufnr)
+  T.feed('<Left>')
+  R.ghost_after_move = T.ghost(bufnr) or vim.NIL
+  T.feed('<End><M-\\>')
+  ghost_of(T, bufnr, 'ghost text again')
+
+  -- Keyword completion (<C-n>, the buffer's words) opens the popup menu, inserting nothing.
+  vim.o.completeopt = 'menu,menuone,noinsert,noselect'
+  T.feed('<C-n>')
+  R.popup_visible = vim.fn.pumvisible() == 1
+  R.ghost_under_popup = T.ghost(bufnr) or vim.NIL
+  R.visible_under_popup = require('copilot_server').is_visible()
+  T.feed('<C-e>')
+  T.sleep(100)
+  R.popup_after_close = vim.fn.pumvisible() == 1
+  R.ghost_after_popup = T.ghost(bufnr) or vim.NIL
+
+  T.feed('<Esc>')
+  R.ghost_after_leave = T.ghost(bufnr) or vim.NIL
+
+  -- A global Tab mapping made now, after attach (as a lazy-loaded completion plugin does).
+  vim.g.late_tab = 0
+  vim.keymap.set('i', '<Tab>', function()
+    vim.g.late_tab = vim.g.late_tab + 1
+  end, { desc = 'a mapping made after attach' })
+  T.feed('A')
+  R.line_before_tab = T.line()
+  T.feed('<Tab>')
+  R.late_tab_without_ghost = vim.g.late_tab
+  R.line_after_tab = T.line()
+  T.feed('<M-\\>')
+  R.ghost_for_tab = ghost_of(T, bufnr, 'ghost text for Tab')
+  T.feed('<Tab>')
+  R.late_tab_with_ghost = vim.g.late_tab
+  R.lines_after_accept = T.lines(bufnr)
+end
+
+--- Which buffers get the server (every real file's filetype, minus the excluded ones and
+--- those over max_file_size) and the run-time switches per filetype and buffer.
+function S.filetypes_and_size(T, R)
+  local bufnr = start(T)
+  local util = require('copilot_server.util')
+  local buffers = require('copilot_server.buffers')
+  local dir = assert(os.getenv('COPILOT_NVIM_WORKDIR'))
+  local function open(name, lines)
+    local path = dir .. '/' .. name
+    vim.fn.writefile(lines, path)
+    vim.cmd.edit(vim.fn.fnameescape(path))
+    return api.nvim_get_current_buf()
+  end
+  local function attached(b)
+    return util.client(b) ~= nil
+  end
+
+  local css = open('style.css', { 'body {', '  color: red;', '}' })
+  R.css_filetype = vim.bo[css].filetype
+  R.css_attached = T.wait(function()
+    return attached(css)
+  end, 20000, 'the client to attach to style.css')
+
+  local commit = open('COMMIT_EDITMSG', { 'Fix the parser', '' })
+  R.commit_filetype = vim.bo[commit].filetype
+  vim.cmd('help help')
+  R.help_buftype = vim.bo.buftype
+  local help = api.nvim_get_current_buf()
+  local big_lines = {}
+  for i = 1, 25000 do
+    big_lines[i] = ('VALUE_%05d = "%s"'):format(i, string.rep('x', 30))
+  end
+  vim.cmd('close')
+  local big = open('big.py', big_lines)
+  R.big_bytes = buffers.size(big)
+  T.sleep(500) -- time for an attach that must not happen
+  R.commit_attached = attached(commit)
+  R.help_attached = attached(help)
+  R.big_attached = attached(big)
+  local before = #R.messages
+  vim.cmd('CopilotServer status')
+  R.status_message = T.wait(function()
+    local m = R.messages[before + 1]
+    return m and m.msg
+  end, 10000, ':CopilotServer status output')
+
+  vim.cmd.buffer(bufnr)
+  vim.cmd('CopilotServer disable filetype')
+  R.enabled_after_filetype_off = buffers.enabled(bufnr)
+  local asked = T.inline_requests()
+  T.feed('GA<CR>    <M-\\>')
+  T.sleep(300)
+  R.requests_while_off = T.inline_requests() - asked
+  T.feed('<Esc>')
+  vim.cmd('CopilotServer enable filetype')
+  R.enabled_after_filetype_on = buffers.enabled(bufnr)
+  vim.cmd('CopilotServer disable buffer')
+  R.enabled_after_buffer_off = buffers.enabled(bufnr)
+  vim.cmd('CopilotServer enable buffer')
+  R.enabled_after_buffer_on = buffers.enabled(bufnr)
+
+  -- An excluded filetype switched on for one buffer gets the server.
+  vim.cmd.buffer(commit)
+  vim.cmd('CopilotServer enable buffer')
+  R.commit_attached_after_enable = T.wait(function()
+    return attached(commit)
+  end, 20000, 'the client to attach to COMMIT_EDITMSG') and true
+end
+
+--- The Neovim 0.12 path against a stand-in of vim.lsp.inline_completion (no server).
+S.native_stub = dofile((debug.getinfo(1, 'S').source:sub(2):match('(.*/)') or './') .. 'native_stub.lua')
 
 return S

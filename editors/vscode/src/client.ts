@@ -4,6 +4,7 @@ import * as vscode from 'vscode';
 import {
   DidChangeConfigurationNotification,
   type Executable,
+  ExecuteCommandRequest,
   LanguageClient,
   type LanguageClientOptions,
   State,
@@ -11,6 +12,8 @@ import {
 } from 'vscode-languageclient/node';
 
 import { type ExplanationPanel, isExplanation } from './explanation';
+import { SuggestionModes } from './modes';
+import { NOTEBOOK_CELL_SCHEME, NOTEBOOK_CONTEXT_NOTIFICATION, NotebookContextSender } from './notebook';
 import { EXPLANATION_NOTIFICATION, parseStatus, STATUS_NOTIFICATION } from './protocol';
 import { resolveServerPath } from './serverPath';
 import { configurationItem, SECTION, ServerSettings } from './settings';
@@ -19,18 +22,26 @@ import type { StatusBar } from './status';
 export const CLIENT_ID = 'copilotServer';
 export const CLIENT_NAME = 'copilot-server';
 
-/** Every file and untitled buffer; languages turned off are skipped by the server. */
-export const DOCUMENT_SELECTOR = [{ scheme: 'file' }, { scheme: 'untitled' }];
+/** Every file and untitled buffer, and notebook cells (each cell is a text document);
+ * languages turned off are skipped by the server. */
+export const DOCUMENT_SELECTOR = [{ scheme: 'file' }, { scheme: 'untitled' }, { scheme: NOTEBOOK_CELL_SCHEME }];
+
+/** The server command that loads the model again with the user's own settings. */
+export const RELOAD_MODEL_COMMAND = 'copilot.reloadModel';
 
 export class ServerController implements vscode.Disposable {
   private current: LanguageClient | undefined;
   private starting: Promise<void> | undefined;
   readonly settings = new ServerSettings(() => vscode.workspace.getConfiguration(SECTION));
+  private readonly notebooks = new NotebookContextSender(async (params) => {
+    await this.current?.sendNotification(NOTEBOOK_CONTEXT_NOTIFICATION, params);
+  });
 
   constructor(
     private readonly output: vscode.LogOutputChannel,
     private readonly status: StatusBar,
     private readonly explanations: ExplanationPanel,
+    readonly modes: SuggestionModes = new SuggestionModes(),
   ) {}
 
   /** The running client, or undefined (with a message to the user) when there is none. */
@@ -75,6 +86,7 @@ export class ServerController implements vscode.Disposable {
     }
     this.output.info(`starting ${found.path} --stdio (found via ${found.source})`);
     this.settings.reset();
+    this.notebooks.reset();
     const server: Executable = {
       command: found.path,
       transport: TransportKind.stdio,
@@ -116,15 +128,29 @@ export class ServerController implements vscode.Disposable {
     return {
       documentSelector: DOCUMENT_SELECTOR,
       outputChannel: this.output,
-      initializationOptions: () => this.settings.payload(),
+      // The user's own settings (machine-scoped ones included) only here: initialize.
+      initializationOptions: () => this.settings.payload('all'),
       middleware: {
+        // Manual mode and snooze keep automatic requests back; a cell first sends its
+        // notebook's other cells.
+        provideInlineCompletionItems: async (document, position, context, token, next) => {
+          if (!this.modes.allows(context)) {
+            return undefined;
+          }
+          try {
+            await this.notebooks.beforeRequest(document);
+          } catch (error) {
+            this.output.warn(`sending the notebook's cells: ${error instanceof Error ? error.message : String(error)}`);
+          }
+          return next(document, position, context, token);
+        },
         // Ghost text comes from inline completion; the server's completion-list fallback is for
         // editors without it, so skip the round trip on every trigger character.
         provideCompletionItem: () => undefined,
         workspace: {
           // The server pulls `copilotServer`: answer with what it understands, not the raw section.
           configuration: async (params, token, next) => {
-            const answers = params.items.map((item) => configurationItem(item.section, () => this.settings.payload()));
+            const answers = params.items.map((item) => configurationItem(item.section, () => this.settings.payload('project')));
             const needsNext = answers.some((answer) => !answer.ours);
             const theirs = needsNext ? await next(params, token) : [];
             return answers.map((answer, i) => (answer.ours ? answer.value : Array.isArray(theirs) ? theirs[i] : null));
@@ -156,12 +182,34 @@ export class ServerController implements vscode.Disposable {
     if (client?.state !== State.Running) {
       return;
     }
-    const settings = { [SECTION]: this.settings.payload() };
+    const settings = { [SECTION]: this.settings.payload('project') };
     try {
       await client.sendNotification(DidChangeConfigurationNotification.type, { settings });
     } catch (error) {
       // The server went away meanwhile; its successor gets the settings at initialize.
       this.output.warn(`sending settings: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  /** A machine setting (model, engine) changed: the server takes those only from the user,
+   * through `copilot.reloadModel` (or a new process, for a server without it). */
+  async reloadModel(): Promise<void> {
+    const client = this.current;
+    if (client?.state !== State.Running) {
+      return;
+    }
+    const commands = client.initializeResult?.capabilities.executeCommandProvider?.commands ?? [];
+    if (!commands.includes(RELOAD_MODEL_COMMAND)) {
+      await this.restart();
+      return;
+    }
+    try {
+      await client.sendRequest(ExecuteCommandRequest.type, {
+        command: RELOAD_MODEL_COMMAND,
+        arguments: [this.settings.payload('machine')],
+      });
+    } catch (error) {
+      this.output.warn(`reloading the model: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
 

@@ -5,16 +5,10 @@ import * as vscode from 'vscode';
 import { ServerController } from './client';
 import { ExplanationPanel, explainSelection } from './explanation';
 import { fixAtCursor } from './fix';
-import { RESTART_SETTINGS, SECTION, type Target, targetFor, toggleLanguage } from './settings';
+import { SNOOZE_MINUTES, SuggestionModes } from './modes';
+import { DISMISS_COMMAND, JUMP_OR_APPLY_COMMAND, NextEdits } from './nextEdit';
+import { MACHINE_SETTINGS, RESTART_SETTINGS, SECTION, type Target, targetFor, toggleLanguage } from './settings';
 import { StatusBar } from './status';
-
-/** VS Code's own inline-suggestion commands, wrapped so that they show up under our name. */
-export const BUILTIN = {
-  trigger: 'editor.action.inlineSuggest.trigger',
-  accept: 'editor.action.inlineSuggest.commit',
-  acceptWord: 'editor.action.inlineSuggest.acceptNextWord',
-  acceptLine: 'editor.action.inlineSuggest.acceptNextLine',
-} as const;
 
 export const EXTENSION_ID = 'copilot-server.copilot-server';
 
@@ -23,6 +17,7 @@ export interface Api {
   controller: ServerController;
   status: StatusBar;
   explanations: ExplanationPanel;
+  modes: SuggestionModes;
 }
 
 let api: Api | undefined;
@@ -58,12 +53,28 @@ export async function toggleCurrentLanguage(): Promise<void> {
   await updateSetting('completion.disabledLanguages', toggleLanguage(config.get<string[]>('completion.disabledLanguages'), languageId));
 }
 
+/** Snooze automatic suggestions: for `minutes`, or as long as the user picks. */
+async function snooze(modes: SuggestionModes, minutes?: unknown): Promise<void> {
+  let chosen = typeof minutes === 'number' && minutes > 0 ? minutes : undefined;
+  if (chosen === undefined) {
+    const picked = await vscode.window.showQuickPick(
+      SNOOZE_MINUTES.map((m) => ({ label: `${m} minutes`, minutes: m })),
+      { title: 'Snooze suggestions for' },
+    );
+    chosen = picked?.minutes;
+  }
+  if (chosen !== undefined) {
+    modes.snooze(chosen);
+  }
+}
+
 export function activate(context: vscode.ExtensionContext): Api {
   const output = vscode.window.createOutputChannel('copilot-server', { log: true });
-  const status = new StatusBar();
+  const modes = new SuggestionModes();
+  const status = new StatusBar(modes);
   const explanations = new ExplanationPanel();
-  const controller = new ServerController(output, status, explanations);
-  context.subscriptions.push(output, status, explanations, controller);
+  const controller = new ServerController(output, status, explanations, modes);
+  context.subscriptions.push(output, modes, status, explanations, controller, modes.onDidChange(() => status.refresh()));
 
   const command = (id: string, run: (...args: unknown[]) => unknown): void => {
     context.subscriptions.push(vscode.commands.registerCommand(id, run));
@@ -74,10 +85,10 @@ export function activate(context: vscode.ExtensionContext): Api {
     setCompletionsEnabled(vscode.workspace.getConfiguration(SECTION).get<boolean>('completion.enabled') === false),
   );
   command('copilotServer.toggleLanguage', toggleCurrentLanguage);
-  command('copilotServer.triggerSuggestion', () => vscode.commands.executeCommand(BUILTIN.trigger));
-  command('copilotServer.acceptSuggestion', () => vscode.commands.executeCommand(BUILTIN.accept));
-  command('copilotServer.acceptWord', () => vscode.commands.executeCommand(BUILTIN.acceptWord));
-  command('copilotServer.acceptLine', () => vscode.commands.executeCommand(BUILTIN.acceptLine));
+  // Trigger (Alt+\), accept (Tab), accept word, cycling: VS Code's own commands and keys.
+  command('copilotServer.snooze', (minutes) => snooze(modes, minutes));
+  command('copilotServer.resume', () => modes.resume());
+  command('copilotServer.toggleTriggerMode', () => updateSetting('triggerMode', modes.triggerMode === 'manual' ? 'automatic' : 'manual'));
   command('copilotServer.explain', async () => {
     const client = controller.runningClient();
     if (client !== undefined) {
@@ -90,6 +101,11 @@ export function activate(context: vscode.ExtensionContext): Api {
       await fixAtCursor(client);
     }
   });
+  // Next edit suggestions: Tab jumps to / applies the shown edit, Escape dismisses it.
+  const nextEdits = new NextEdits(() => controller.runningClient());
+  context.subscriptions.push(nextEdits);
+  command(JUMP_OR_APPLY_COMMAND, () => nextEdits.jumpOrApply());
+  command(DISMISS_COMMAND, () => nextEdits.dismiss());
   command('copilotServer.restart', () => controller.restart());
   command('copilotServer.showLog', () => output.show(true));
   command('copilotServer.showMenu', () => status.showMenu());
@@ -103,17 +119,21 @@ export function activate(context: vscode.ExtensionContext): Api {
         return;
       }
       status.refresh();
-      if (RESTART_SETTINGS.some((key) => event.affectsConfiguration(`${SECTION}.${key}`))) {
+      const affects = (key: string) => event.affectsConfiguration(`${SECTION}.${key}`);
+      if (RESTART_SETTINGS.some(affects)) {
         void controller.restart();
-      } else {
-        void controller.pushSettings();
+        return;
       }
+      if (MACHINE_SETTINGS.some(affects)) {
+        void controller.reloadModel(); // the server takes these from the user only
+      }
+      void controller.pushSettings();
     }),
     vscode.window.onDidChangeActiveTextEditor(() => status.refresh()),
   );
 
   void controller.start();
-  api = { controller, status, explanations };
+  api = { controller, status, explanations, modes };
   return api;
 }
 

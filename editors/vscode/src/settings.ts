@@ -16,6 +16,7 @@ export const SECTION = 'copilotServer';
 /** Every server setting the extension contributes, keyed as in package.json (without the section). */
 export const SERVER_SETTINGS: Readonly<Record<string, Conversion>> = {
   'model.path': 'emptyIsNull',
+  'model.profile': 'value',
   'model.nGpuLayers': 'gpuLayers',
   'model.nCtx': 'value',
   'model.nBatch': 'value',
@@ -27,13 +28,18 @@ export const SERVER_SETTINGS: Readonly<Record<string, Conversion>> = {
   'engine.apiKeyEnv': 'value',
   'engine.timeoutS': 'value',
   'engine.retries': 'value',
+  'engine.hostIdleS': 'value',
+  'engine.hostSavedStates': 'value',
   'completion.enabled': 'value',
   'completion.disabledLanguages': 'value',
   'completion.maxTokens': 'value',
   'completion.maxLines': 'value',
+  'completion.maxLineChars': 'value',
+  'completion.allowSecretFilesRemote': 'value',
   'completion.modelWaitS': 'value',
   'completion.cacheSize': 'value',
   'completion.temperature': 'value',
+  'completion.alternatives': 'value',
   'context.prefixTokens': 'value',
   'context.suffixTokens': 'value',
   'context.scopeTokens': 'value',
@@ -43,13 +49,37 @@ export const SERVER_SETTINGS: Readonly<Record<string, Conversion>> = {
   'context.indexEnabled': 'value',
   'context.indexMaxFiles': 'value',
   'context.indexMaxFileBytes': 'value',
+  'nextEdit.enabled': 'value',
+  'nextEdit.propagation': 'value',
+  'nextEdit.model': 'value',
+  'nextEdit.windowLines': 'value',
+  'nextEdit.maxTokens': 'value',
+  'nextEdit.draftTokens': 'value',
   explainMaxTokens: 'value',
   fixMaxTokens: 'value',
   logLevel: 'value',
 };
 
 /** Settings only the extension reads; the server would reject them as unknown. */
-export const CLIENT_SETTINGS: readonly string[] = ['serverPath', 'serverArgs', 'trace.server'];
+export const CLIENT_SETTINGS: readonly string[] = ['serverPath', 'serverArgs', 'trace.server', 'triggerMode'];
+
+/**
+ * Server settings only the user may set (the server's config.USER_ONLY_KEYS: where code and
+ * API keys go, which model file is parsed): `"scope": "machine"` in package.json, so a
+ * cloned repository's `.vscode/settings.json` cannot set them, and sent only in
+ * initializationOptions and `copilot.reloadModel`, never as the project's settings.
+ */
+export function isMachineSetting(key: string): boolean {
+  if (key === 'engine.timeoutS' || key === 'engine.retries') {
+    return false; // harmless from a project: how long to wait, how often to retry
+  }
+  return key.startsWith('model.') || key.startsWith('engine.') || key === 'completion.allowSecretFilesRemote';
+}
+
+export const MACHINE_SETTINGS: readonly string[] = Object.keys(SERVER_SETTINGS).filter(isMachineSetting);
+
+/** Which settings a payload carries: all (initialize), the project's, or the user's own. */
+export type PayloadScope = 'all' | 'project' | 'machine';
 
 /** Changing one of these needs a new server process. */
 export const RESTART_SETTINGS: readonly string[] = ['serverPath', 'serverArgs'];
@@ -152,10 +182,13 @@ export class ServerSettings {
   constructor(private readonly read: () => ConfigurationLike) {}
 
   /** The nested `copilotServer` object: what the user set, plus resets of what they unset. */
-  payload(): Record<string, unknown> {
+  payload(scope: PayloadScope = 'all'): Record<string, unknown> {
     const config = this.read();
     const flat: Record<string, unknown> = {};
     for (const [key, conversion] of Object.entries(SERVER_SETTINGS)) {
+      if ((scope === 'project' && isMachineSetting(key)) || (scope === 'machine' && !isMachineSetting(key))) {
+        continue;
+      }
       const inspection = config.inspect(key);
       if (isExplicit(inspection)) {
         flat[key] = toServerValue(conversion, config.get(key));

@@ -2,9 +2,10 @@
 
 import * as vscode from 'vscode';
 
+import { SNOOZE_MINUTES, type SuggestionModes } from './modes';
 import type { StatusParams } from './protocol';
 import { SECTION } from './settings';
-import { type ClientPhase, menuItems, type Progress, type StatusInputs, statusView } from './statusView';
+import { type ClientPhase, menuItems, NAME, type Progress, type StatusInputs, statusView } from './statusView';
 
 type ProgressValue =
   | { kind: 'begin'; title: string; message?: string; percentage?: number }
@@ -18,9 +19,9 @@ export class StatusBar implements vscode.Disposable {
   private server: StatusParams | undefined;
   private readonly progress = new Map<string, Progress>();
 
-  constructor() {
+  constructor(private readonly modes?: SuggestionModes) {
     this.item = vscode.window.createStatusBarItem('copilotServer.status', vscode.StatusBarAlignment.Right, 100);
-    this.item.name = 'Copilot Server';
+    this.item.name = NAME;
     this.refresh();
     this.item.show();
   }
@@ -72,6 +73,9 @@ export class StatusBar implements vscode.Disposable {
       languageId,
       enabled: config.get<boolean>('completion.enabled') !== false,
       languageDisabled: languageId !== undefined && disabled.includes(languageId),
+      triggerMode: this.modes?.triggerMode,
+      snoozedUntil: this.modes?.snoozedUntil,
+      snoozeMinutes: SNOOZE_MINUTES,
     };
   }
 
@@ -89,11 +93,11 @@ export class StatusBar implements vscode.Disposable {
   async showMenu(): Promise<void> {
     const items = menuItems(this.inputs());
     const picked = await vscode.window.showQuickPick(
-      items.map((item) => ({ label: item.label, description: item.description, command: item.command })),
-      { title: 'Copilot Server' },
+      items.map((item) => ({ label: item.label, description: item.description, command: item.command, args: item.args })),
+      { title: NAME },
     );
     if (picked !== undefined) {
-      await vscode.commands.executeCommand(picked.command);
+      await vscode.commands.executeCommand(picked.command, ...(picked.args ?? []));
     }
   }
 

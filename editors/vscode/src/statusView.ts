@@ -1,5 +1,6 @@
 /** What the status bar item shows and what its menu offers, from the client's and server's state. */
 
+import type { TriggerMode } from './modes';
 import type { StatusParams } from './protocol';
 
 /** The language client's life cycle, as far as the status bar cares. */
@@ -25,6 +26,12 @@ export interface StatusInputs {
   enabled: boolean;
   /** The active language is in copilotServer.completion.disabledLanguages. */
   languageDisabled: boolean;
+  /** copilotServer.triggerMode (default automatic). */
+  triggerMode?: TriggerMode;
+  /** Automatic suggestions are snoozed until then (ms since the epoch). */
+  snoozedUntil?: number;
+  /** The snooze lengths the menu offers (minutes). */
+  snoozeMinutes?: readonly number[];
 }
 
 export type Background = 'error' | 'warning';
@@ -41,10 +48,19 @@ export interface MenuItem {
   label: string;
   description?: string;
   command: string;
+  args?: unknown[];
 }
 
-const NAME = 'Copilot';
+/** The product's own name and icon (package.json contributes the icon's font): next to
+ * GitHub Copilot's item a user must tell the two apart. */
+export const NAME = 'copilot-server';
+export const ICON = '$(copilot-server-logo)';
 const SPIN = '$(loading~spin)';
+
+function clock(ms: number): string {
+  const at = new Date(ms);
+  return `${String(at.getHours()).padStart(2, '0')}:${String(at.getMinutes()).padStart(2, '0')}`;
+}
 
 /** Markdown-escape text that comes from the server (model names, messages). */
 export function escapeMarkdown(text: string): string {
@@ -141,10 +157,18 @@ export function statusView(inputs: StatusInputs): StatusView {
       command: 'copilotServer.showMenu',
     };
   }
-  if (server.state === 'busy') {
-    return { text: `${SPIN} ${NAME}`, tooltip: tooltip('thinking…', inputs), command: 'copilotServer.showMenu' };
+  if (inputs.snoozedUntil !== undefined) {
+    return {
+      text: `$(clock) ${NAME}`,
+      tooltip: tooltip(`suggestions snoozed until ${clock(inputs.snoozedUntil)}`, inputs, ['Alt+\\ still asks for one. Click to resume.']),
+      command: 'copilotServer.showMenu',
+    };
   }
-  return { text: `$(sparkle) ${NAME}`, tooltip: tooltip('ready', inputs), command: 'copilotServer.showMenu' };
+  const manual = inputs.triggerMode === 'manual' ? ['Suggestions only on Alt+\\ (manual).'] : [];
+  if (server.state === 'busy') {
+    return { text: `${SPIN} ${NAME}`, tooltip: tooltip('thinking…', inputs, manual), command: 'copilotServer.showMenu' };
+  }
+  return { text: `${ICON} ${NAME}`, tooltip: tooltip('ready', inputs, manual), command: 'copilotServer.showMenu' };
 }
 
 export function menuItems(inputs: StatusInputs): MenuItem[] {
@@ -160,6 +184,20 @@ export function menuItems(inputs: StatusInputs): MenuItem[] {
       label: `$(symbol-namespace) ${verb} completions for ${inputs.languageId}`,
       command: 'copilotServer.toggleLanguage',
     });
+  }
+  if (inputs.enabled) {
+    if (inputs.snoozedUntil !== undefined) {
+      items.push({ label: '$(play) Resume suggestions', description: `snoozed until ${clock(inputs.snoozedUntil)}`, command: 'copilotServer.resume' });
+    } else {
+      for (const minutes of inputs.snoozeMinutes ?? []) {
+        items.push({ label: `$(clock) Snooze for ${minutes} minutes`, command: 'copilotServer.snooze', args: [minutes] });
+      }
+    }
+    items.push(
+      inputs.triggerMode === 'manual'
+        ? { label: '$(zap) Suggest while typing', description: 'now: only on Alt+\\', command: 'copilotServer.toggleTriggerMode' }
+        : { label: '$(keyboard) Suggest only on Alt+\\', description: 'manual', command: 'copilotServer.toggleTriggerMode' },
+    );
   }
   items.push(
     { label: '$(output) Show log', command: 'copilotServer.showLog' },

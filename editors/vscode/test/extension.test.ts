@@ -8,15 +8,28 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import type * as vscode from 'vscode';
 
 import { explanationFooter, explanationHtml, ExplanationPanel, explanationTitle, isExplanation } from '../src/explanation';
-import { activate, type Api, BUILTIN, deactivate } from '../src/extension';
+import { activate, type Api, deactivate } from '../src/extension';
 import { quickFixes } from '../src/fix';
-import { stub } from './stub/vscode';
+import { ICON, NAME } from '../src/statusView';
+import { InlineCompletionTriggerKind, stub } from './stub/vscode';
 
 const manifest = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
   contributes: { commands: { command: string }[] };
 };
 
 const READY = { state: 'ready', message: 'model loaded', modelName: 'qwen', gpuLayers: 0, enabled: true } as const;
+const SHOWN_READY = `${ICON} ${NAME}`;
+const SHOWN_OFF = `$(circle-slash) ${NAME}`;
+
+async function until(what: string, check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 let context: { subscriptions: { dispose(): unknown }[] };
 let api: Api;
@@ -55,7 +68,7 @@ describe('activation without a server', () => {
 
   test('a missing server is an error in the status bar, the log and a message with a way out', () => {
     const item = stub.statusBarItems[0];
-    assert.equal(item.text, '$(error) Copilot');
+    assert.equal(item.text, `$(error) ${NAME}`);
     assert.equal(item.command, 'copilotServer.showLog');
     assert.equal(item.backgroundColor?.id, 'statusBarItem.errorBackground');
     assert.ok(item.visible);
@@ -75,19 +88,127 @@ describe('activation without a server', () => {
     assert.ok(stub.messages.some((m) => m.kind === 'warning' && /not running/.test(m.text)));
   });
 
-  test('accept / accept word / accept line / trigger run VS Code\'s own inline-suggestion commands', async () => {
-    await commandRun('copilotServer.acceptSuggestion');
-    await commandRun('copilotServer.acceptWord');
-    await commandRun('copilotServer.acceptLine');
-    await commandRun('copilotServer.triggerSuggestion');
-    const builtins = stub.executed.map((e) => e.id).filter((id) => id.startsWith('editor.action.'));
-    assert.deepEqual(builtins, [BUILTIN.accept, BUILTIN.acceptWord, BUILTIN.acceptLine, BUILTIN.trigger]);
+  test('changing copilotServer.serverPath restarts the server', async () => {
+    const tries = () => stub.outputChannels[0].lines.filter((line) => line.includes('restarting the server')).length;
+    assert.equal(tries(), 0);
+    stub.setSetting('copilotServer.serverPath', '/elsewhere/copilot-server');
+    // Nothing here starts it: the settings listener must.
+    await until('a restart with the new path', () => stub.messages.some((m) => /\/elsewhere\/copilot-server/.test(m.text)));
+    assert.equal(tries(), 1);
   });
 
-  test('changing copilotServer.serverPath restarts the server', async () => {
-    stub.setSetting('copilotServer.serverPath', '/elsewhere/copilot-server');
-    await api.controller.start();
-    assert.ok(stub.messages.some((m) => /\/elsewhere\/copilot-server/.test(m.text)));
+  test('a project setting is pushed, not a restart', async () => {
+    stub.setSetting('copilotServer.completion.maxTokens', 12);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(!stub.outputChannels[0].lines.some((line) => line.includes('restarting the server')));
+  });
+});
+
+describe('suggestion modes', () => {
+  type Middleware = NonNullable<ReturnType<Api['controller']['clientOptions']>['middleware']>;
+  let provide: NonNullable<Middleware['provideInlineCompletionItems']>;
+  let asked: number[];
+
+  /** What the middleware lets through to the server, for a request of this kind. */
+  async function request(kind: InlineCompletionTriggerKind): Promise<boolean> {
+    const before = asked.length;
+    const document = { uri: { scheme: 'file', toString: () => 'file:///a.py' }, languageId: 'python' };
+    await provide(document as never, {} as never, { triggerKind: kind } as never, {} as never, (async () => {
+      asked.push(kind);
+      return [];
+    }) as never);
+    return asked.length > before;
+  }
+
+  beforeEach(async () => {
+    stub.reset();
+    stub.setSetting('copilotServer.serverPath', '/nonexistent/copilot-server');
+    await start();
+    api.status.setPhase('running');
+    api.status.setServer(READY);
+    provide = api.controller.clientOptions().middleware!.provideInlineCompletionItems!;
+    asked = [];
+  });
+  afterEach(stop);
+
+  test('automatic by default: typing and Alt+\\ both ask', async () => {
+    assert.equal(await request(InlineCompletionTriggerKind.Automatic), true);
+    assert.equal(await request(InlineCompletionTriggerKind.Invoke), true);
+  });
+
+  test('manual mode (from the status menu): only Alt+\\ asks', async () => {
+    stub.pickQuickPick = (items) => items.find((item) => (item as { command?: string }).command === 'copilotServer.toggleTriggerMode');
+    await commandRun('copilotServer.showMenu');
+    assert.deepEqual(stub.updates.at(-1), { key: 'copilotServer.triggerMode', value: 'manual', target: 1 });
+    assert.equal(await request(InlineCompletionTriggerKind.Automatic), false);
+    assert.equal(await request(InlineCompletionTriggerKind.Invoke), true);
+    assert.match(String((stub.statusBarItems[0].tooltip as { value: string }).value), /only on Alt/);
+  });
+
+  test('snooze for 30 minutes from the status menu, then resume', async () => {
+    stub.pickQuickPick = (items) => items.find((item) => (item as { label: string }).label.includes('Snooze for 30 minutes'));
+    const started = Date.now();
+    await commandRun('copilotServer.showMenu');
+    assert.deepEqual(
+      stub.quickPicks[0].filter((label) => label.includes('Snooze')),
+      ['$(clock) Snooze for 5 minutes', '$(clock) Snooze for 30 minutes', '$(clock) Snooze for 60 minutes'],
+    );
+    const until = api.modes.snoozedUntil!;
+    assert.ok(until >= started + 30 * 60_000 && until <= Date.now() + 30 * 60_000);
+    assert.equal(api.status.shown.text, `$(clock) ${NAME}`);
+    assert.equal(await request(InlineCompletionTriggerKind.Automatic), false);
+    assert.equal(await request(InlineCompletionTriggerKind.Invoke), true, 'Alt+\\ still asks while snoozed');
+
+    stub.pickQuickPick = (items) => items.find((item) => (item as { command?: string }).command === 'copilotServer.resume');
+    await commandRun('copilotServer.showMenu');
+    assert.equal(api.modes.snoozedUntil, undefined);
+    assert.equal(api.status.shown.text, SHOWN_READY);
+    assert.equal(await request(InlineCompletionTriggerKind.Automatic), true);
+  });
+
+  test('a snooze ends by itself', async () => {
+    api.modes.snooze(0.001); // 60 ms
+    assert.equal(api.status.shown.text, `$(clock) ${NAME}`);
+    await until('the snooze to end', () => api.status.shown.text === SHOWN_READY, 2000);
+    assert.equal(await request(InlineCompletionTriggerKind.Automatic), true);
+  });
+
+  test('disable for the current language from the status menu', async () => {
+    stub.setActiveEditor('python');
+    stub.pickQuickPick = (items) => items.find((item) => (item as { command?: string }).command === 'copilotServer.toggleLanguage');
+    await commandRun('copilotServer.showMenu');
+    assert.deepEqual(stub.updates.at(-1), { key: 'copilotServer.completion.disabledLanguages', value: ['python'], target: 1 });
+    assert.equal(api.status.shown.text, SHOWN_OFF);
+  });
+});
+
+describe('machine settings', () => {
+  beforeEach(async () => {
+    stub.reset();
+    stub.setSetting('copilotServer.serverPath', '/nonexistent/copilot-server');
+    await start();
+  });
+  afterEach(stop);
+
+  test('model and engine settings go in initializationOptions only, never as the project\'s settings', async () => {
+    stub.setSetting('copilotServer.model.path', '/models/mine.gguf');
+    stub.setSetting('copilotServer.engine.url', 'http://127.0.0.1:8080');
+    stub.setSetting('copilotServer.engine.timeoutS', 5);
+    stub.setSetting('copilotServer.completion.maxTokens', 32);
+    const options = api.controller.clientOptions();
+    const init = (options.initializationOptions as () => Record<string, unknown>)();
+    assert.deepEqual(init, {
+      model: { path: '/models/mine.gguf' },
+      engine: { url: 'http://127.0.0.1:8080', timeoutS: 5 },
+      completion: { maxTokens: 32 },
+    });
+    const configuration = options.middleware!.workspace!.configuration!;
+    const answer = await configuration(
+      { items: [{ section: 'copilotServer' }] },
+      { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) },
+      async () => [],
+    );
+    assert.deepEqual(answer, [{ engine: { timeoutS: 5 }, completion: { maxTokens: 32 } }]);
   });
 });
 
@@ -103,13 +224,13 @@ describe('enable / disable', () => {
   afterEach(stop);
 
   test('disable and enable write the user setting and update the status bar', async () => {
-    assert.equal(api.status.shown.text, '$(sparkle) Copilot');
+    assert.equal(api.status.shown.text, SHOWN_READY);
     await commandRun('copilotServer.disable');
     assert.deepEqual(stub.updates.at(-1), { key: 'copilotServer.completion.enabled', value: false, target: 1 });
-    assert.equal(api.status.shown.text, '$(circle-slash) Copilot');
+    assert.equal(api.status.shown.text, SHOWN_OFF);
     await commandRun('copilotServer.toggle');
     assert.deepEqual(stub.updates.at(-1), { key: 'copilotServer.completion.enabled', value: true, target: 1 });
-    assert.equal(api.status.shown.text, '$(sparkle) Copilot');
+    assert.equal(api.status.shown.text, SHOWN_READY);
   });
 
   test('a workspace that set the value gets the change, not the user settings', async () => {
@@ -122,9 +243,9 @@ describe('enable / disable', () => {
     stub.setActiveEditor('python');
     await commandRun('copilotServer.toggleLanguage');
     assert.deepEqual(stub.updates.at(-1)?.value, ['python']);
-    assert.equal(api.status.shown.text, '$(circle-slash) Copilot');
+    assert.equal(api.status.shown.text, SHOWN_OFF);
     stub.setActiveEditor('rust');
-    assert.equal(api.status.shown.text, '$(sparkle) Copilot', 'another language is still on');
+    assert.equal(api.status.shown.text, SHOWN_READY, 'another language is still on');
     stub.setActiveEditor('python');
     await commandRun('copilotServer.toggleLanguage');
     assert.deepEqual(stub.updates.at(-1)?.value, []);
@@ -145,9 +266,9 @@ describe('enable / disable', () => {
     const progress = options.middleware!.handleWorkDoneProgress!;
     progress('t1', { kind: 'begin', title: 'Explaining', percentage: 0 }, (_token, params) => forwarded.push(params));
     progress('t1', { kind: 'report', percentage: 50 }, (_token, params) => forwarded.push(params));
-    assert.equal(api.status.shown.text, '$(loading~spin) Copilot: Explaining 50%');
+    assert.equal(api.status.shown.text, `$(loading~spin) ${NAME}: Explaining 50%`);
     progress('t1', { kind: 'end' }, (_token, params) => forwarded.push(params));
-    assert.equal(api.status.shown.text, '$(sparkle) Copilot');
+    assert.equal(api.status.shown.text, SHOWN_READY);
     assert.equal(forwarded.length, 3, 'VS Code\'s own progress display still gets every value');
   });
 
@@ -161,7 +282,8 @@ describe('enable / disable', () => {
       { isCancellationRequested: false, onCancellationRequested: () => ({ dispose() {} }) },
       next,
     );
-    assert.deepEqual(answer, [{ completion: { maxTokens: 32 }, model: { nGpuLayers: 8 } }, 'from VS Code']);
+    // model.nGpuLayers is the user's own (machine-scoped): initializationOptions only.
+    assert.deepEqual(answer, [{ completion: { maxTokens: 32 } }, 'from VS Code']);
   });
 });
 

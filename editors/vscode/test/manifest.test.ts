@@ -1,11 +1,13 @@
 /** package.json is the extension's contract with VS Code and vsce: keep it consistent. */
 
 import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 
-import { CLIENT_SETTINGS, RESTART_SETTINGS, SECTION, SERVER_SETTINGS } from '../src/settings';
+import { CLIENT_SETTINGS, isMachineSetting, MACHINE_SETTINGS, RESTART_SETTINGS, SECTION, SERVER_SETTINGS } from '../src/settings';
+import { ICON } from '../src/statusView';
 
 const root = path.join(__dirname, '..', '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
@@ -19,9 +21,10 @@ const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
   scripts: Record<string, string>;
   contributes: {
     commands: { command: string; title: string; category?: string }[];
-    keybindings: { command: string; key: string; when?: string }[];
+    keybindings: { command: string; key: string; mac?: string; when?: string }[];
+    icons?: Record<string, { description: string; default: { fontPath: string; fontCharacter: string } }>;
     menus: Record<string, { command: string; when?: string }[]>;
-    configuration: { properties: Record<string, { type: unknown; default?: unknown; markdownDescription?: string; description?: string }> };
+    configuration: { properties: Record<string, { type: unknown; default?: unknown; markdownDescription?: string; description?: string; scope?: string }> };
   };
 };
 
@@ -49,12 +52,16 @@ test('every contributed setting is a server setting or a client one, described, 
   for (const key of RESTART_SETTINGS) {
     assert.ok(CLIENT_SETTINGS.includes(key));
   }
+  for (const key of MACHINE_SETTINGS) {
+    assert.ok(key in SERVER_SETTINGS, key);
+  }
 });
 
 test('keybindings and menus name contributed commands (or VS Code\'s own)', () => {
   const commands = new Set(pkg.contributes.commands.map((c) => c.command));
   for (const binding of pkg.contributes.keybindings) {
-    assert.ok(commands.has(binding.command), `keybinding for unknown ${binding.command}`);
+    const vscodes = binding.command.startsWith('editor.action.inlineSuggest.');
+    assert.ok(commands.has(binding.command) || vscodes, `keybinding for unknown ${binding.command}`);
   }
   for (const [menu, entries] of Object.entries(pkg.contributes.menus)) {
     for (const entry of entries) {
@@ -66,11 +73,68 @@ test('keybindings and menus name contributed commands (or VS Code\'s own)', () =
   }
 });
 
-test('accept line and trigger have keybindings that only apply with an inline suggestion / in an editor', () => {
-  const acceptLine = pkg.contributes.keybindings.find((b) => b.command === 'copilotServer.acceptLine');
-  assert.match(acceptLine?.when ?? '', /inlineSuggestionVisible/);
-  const trigger = pkg.contributes.keybindings.find((b) => b.command === 'copilotServer.triggerSuggestion');
-  assert.equal(trigger?.key, 'alt+\\');
+/** Keys VS Code itself binds (its default keybindings), and the command each runs there. */
+const CORE_KEYS: Record<string, string> = {
+  'alt+\\': 'editor.action.inlineSuggest.trigger',
+  tab: 'editor.action.inlineSuggest.commit',
+  'ctrl+right': 'editor.action.inlineSuggest.acceptNextWord',
+  'cmd+right': 'editor.action.inlineSuggest.acceptNextWord',
+  'alt+]': 'editor.action.inlineSuggest.showNext',
+  'alt+[': 'editor.action.inlineSuggest.showPrevious',
+  // Not inline-suggestion keys: window management that a binding must not take away.
+  'ctrl+alt+right': 'workbench.action.moveEditorToNextGroup',
+  'ctrl+cmd+right': 'workbench.action.moveEditorToNextGroup',
+};
+
+test('keybindings only add what VS Code lacks, and only while a suggestion shows', () => {
+  assert.ok(pkg.contributes.keybindings.length > 0);
+  for (const binding of pkg.contributes.keybindings) {
+    for (const key of [binding.key, binding.mac].filter((k): k is string => k !== undefined)) {
+      // Re-binding a key to the command VS Code already runs on it adds nothing.
+      assert.notEqual(CORE_KEYS[key], binding.command, `${key} already runs ${binding.command} in VS Code`);
+      // Every key here takes something from VS Code (or a user): only while one of our
+      // suggestions shows (an inline suggestion, or a next edit).
+      assert.match(
+        binding.when ?? '',
+        /(^|&& )(inlineSuggestionVisible|copilotServer\.nextEditShown)( &&|$)/,
+        `${key} (${binding.command}) must need a visible suggestion`,
+      );
+    }
+  }
+  // Accept line has no default key; on macOS ⌃⌘→ moves the editor to the next group
+  // whenever no suggestion shows.
+  const acceptLine = pkg.contributes.keybindings.find((b) => b.command === 'editor.action.inlineSuggest.acceptNextLine');
+  assert.equal(acceptLine?.mac, 'ctrl+cmd+right');
+  assert.equal(acceptLine?.key, 'ctrl+alt+right');
+});
+
+test('no wrapper commands around VS Code\'s own inline-suggestion commands', () => {
+  for (const command of pkg.contributes.commands) {
+    assert.doesNotMatch(command.command, /^copilotServer\.(accept|trigger)/, `${command.command} wraps a VS Code command`);
+  }
+});
+
+test('settings that decide where code and keys go are machine-scoped: a workspace cannot set them', () => {
+  const properties = pkg.contributes.configuration.properties;
+  const machine = Object.keys(properties)
+    .filter((key) => properties[key].scope === 'machine' || properties[key].scope === 'application')
+    .map((key) => key.slice(SECTION.length + 1))
+    .sort();
+  assert.deepEqual(machine, [...MACHINE_SETTINGS, 'serverArgs', 'serverPath'].sort());
+  for (const key of ['model.path', 'engine.kind', 'engine.url', 'engine.apiKeyEnv', 'engine.modelName']) {
+    assert.ok(isMachineSetting(key), key);
+    assert.equal(properties[`${SECTION}.${key}`].scope, 'machine', key);
+  }
+  assert.equal(properties[`${SECTION}.engine.timeoutS`].scope, undefined, 'a timeout is harmless from a project');
+});
+
+test('the status bar icon is ours: contributed, with its font in the package', () => {
+  const name = ICON.slice(2, -1);
+  const icon = pkg.contributes.icons?.[name];
+  assert.ok(icon, `package.json contributes no icon ${name}`);
+  const font = fs.readFileSync(path.join(root, icon.default.fontPath));
+  assert.equal(font.subarray(0, 4).toString('latin1'), 'wOFF');
+  assert.equal(icon.default.fontCharacter, '\\E000');
 });
 
 test('versions: languageclient with native inline completion, @types/vscode within engines', () => {
@@ -83,13 +147,30 @@ test('versions: languageclient with native inline completion, @types/vscode with
 
 test('packaging: the bundle is main, and the scripts CI and users run exist', () => {
   assert.equal(pkg.main, './dist/extension.js');
-  assert.deepEqual(pkg.activationEvents, ['onStartupFinished']);
+  // No server (and no model) before a file of a supported language is opened.
+  assert.ok(pkg.activationEvents.length > 0);
+  for (const event of pkg.activationEvents) {
+    assert.match(event, /^onLanguage:[a-z]+$/);
+  }
+  assert.ok(pkg.activationEvents.includes('onLanguage:python'));
   for (const script of ['build', 'package', 'test', 'pretest']) {
     assert.ok(pkg.scripts[script], `no "${script}" script`);
   }
   const ignore = fs.readFileSync(path.join(root, '.vscodeignore'), 'utf8');
   assert.match(ignore, /!dist\/extension\.js/);
   assert.ok(fs.existsSync(path.join(root, 'README.md')) && fs.existsSync(path.join(root, 'LICENSE')));
+});
+
+test('the .vsix holds the bundle and the icon font, not the 1.8 MB source map', { timeout: 60_000 }, () => {
+  assert.ok(fs.existsSync(path.join(root, 'dist', 'extension.js.map')), 'the build makes a source map (for debugging)');
+  // vsce's own listing of what `npm run package` would put in the .vsix.
+  const vsce = path.join(root, 'node_modules', '@vscode', 'vsce', 'vsce');
+  const listed = execFileSync(process.execPath, [vsce, 'ls', '--no-dependencies'], { cwd: root, encoding: 'utf8', timeout: 60_000 })
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .sort();
+  assert.deepEqual(listed, ['LICENSE', 'README.md', 'dist/extension.js', 'media/copilot-server-icons.woff', 'package.json']);
 });
 
 test('the esbuild bundle (what the .vsix runs) loads and activates', async () => {
@@ -104,7 +185,7 @@ test('the esbuild bundle (what the .vsix runs) loads and activates', async () =>
   try {
     assert.ok(stub.registeredCommands().includes('copilotServer.explain'));
     await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.equal(stub.statusBarItems[0]?.text, '$(error) Copilot');
+    assert.equal(stub.statusBarItems[0]?.text, '$(error) copilot-server');
   } finally {
     await extension.deactivate();
     context.subscriptions.forEach((item) => item.dispose());

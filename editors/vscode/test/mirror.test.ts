@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 
-import { SECTION, SERVER_SETTINGS, toServerValue } from '../src/settings';
+import { isMachineSetting, SECTION, SERVER_SETTINGS, toServerValue } from '../src/settings';
 import { requireFile, serverPython } from './server';
 
 interface ServerField {
@@ -20,6 +20,7 @@ interface ServerField {
   exclusiveMinimum?: number;
   exclusiveMaximum?: number;
   enum?: unknown[];
+  userOnly?: boolean;
 }
 
 interface Contributed {
@@ -30,12 +31,17 @@ interface Contributed {
   exclusiveMinimum?: number;
   exclusiveMaximum?: number;
   enum?: unknown[];
+  scope?: string;
 }
 
 const DUMP = `
 import json, typing
 from pydantic import BaseModel
 from copilot_server.config import Settings
+try:
+    from copilot_server.config import is_user_only
+except ImportError:  # a server without user-only settings
+    is_user_only = None
 
 BOUNDS = (("ge", "minimum"), ("le", "maximum"), ("gt", "exclusiveMinimum"), ("lt", "exclusiveMaximum"))
 
@@ -53,6 +59,8 @@ def walk(model, prefix):
                     info[key] = getattr(meta, attr)
         if typing.get_origin(ann) is typing.Literal:
             info["enum"] = list(typing.get_args(ann))
+        if is_user_only is not None:
+            info["userOnly"] = is_user_only(prefix + name)
         out[prefix + name] = info
     return out
 
@@ -97,5 +105,10 @@ test('every server setting is contributed, with its default and bounds', { timeo
     // "0 = automatic" settings allow one value below the server's minimum.
     const minimum = conversion === 'zeroIsNull' ? 0 : field.minimum;
     assert.equal(schema.minimum, minimum, `minimum of ${SECTION}.${key}`);
+    // What the server takes only from the user, a workspace must not be able to set.
+    if (field.userOnly !== undefined) {
+      assert.equal(isMachineSetting(key), field.userOnly, `${SECTION}.${key}: user-only on the server, machine here`);
+      assert.equal(schema.scope === 'machine', field.userOnly, `scope of ${SECTION}.${key}`);
+    }
   }
 });

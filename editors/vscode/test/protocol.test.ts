@@ -128,7 +128,7 @@ describe('copilot-server --stdio with VS Code capabilities', () => {
     connection.onRequest(ConfigurationRequest.type, (params) => {
       configurationPulls.push(params);
       return params.items.map((item) => {
-        const answer = configurationItem(item.section, () => settings.payload());
+        const answer = configurationItem(item.section, () => settings.payload('project'));
         return answer.ours ? answer.value : null;
       });
     });
@@ -207,7 +207,9 @@ describe('copilot-server --stdio with VS Code capabilities', () => {
       'textDocument/inlineCompletion',
     );
     const items = itemsOf(result);
-    assert.equal(items.length, 1, `expected one suggestion, got ${JSON.stringify(result)}\n${stderr}`);
+    // Invoked (Alt+\\): the suggestion and up to two alternatives to cycle through.
+    assert.ok(items.length >= 1 && items.length <= 3, `expected 1-3 suggestions, got ${JSON.stringify(result)}\n${stderr}`);
+    assert.equal(new Set(items.map((i) => textOf(i).trimEnd())).size, items.length, 'alternatives must differ');
     const item = items[0];
     assert.ok(textOf(item).trim().length > 0, 'empty suggestion');
     assert.ok(textOf(item).split('\n').length <= 4, 'completion.maxLines (4) was not applied');
@@ -251,12 +253,12 @@ describe('copilot-server --stdio with VS Code capabilities', () => {
       }),
       'the request after the cancelled one',
     );
-    assert.equal(itemsOf(again).length, 1, `no suggestion after a cancel: ${JSON.stringify(again)}`);
+    assert.ok(itemsOf(again).length >= 1, `no suggestion after a cancel: ${JSON.stringify(again)}`);
   });
 
   test('settings pushed live turn completions off and on', { timeout: 2 * TIMEOUT_MS }, async () => {
     settingsValues['completion.enabled'] = false;
-    await connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { [SECTION]: settings.payload() } });
+    await connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { [SECTION]: settings.payload('project') } });
     const off = await withTimeout(
       connection.sendRequest(InlineCompletionRequest.type, {
         textDocument: { uri: URI },
@@ -268,7 +270,7 @@ describe('copilot-server --stdio with VS Code capabilities', () => {
     assert.deepEqual(itemsOf(off), [], 'completion.enabled=false was not applied');
     // Removing the setting sends its default once more: completions come back.
     delete settingsValues['completion.enabled'];
-    await connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { [SECTION]: settings.payload() } });
+    await connection.sendNotification(DidChangeConfigurationNotification.type, { settings: { [SECTION]: settings.payload('project') } });
     const on = await withTimeout(
       connection.sendRequest(InlineCompletionRequest.type, {
         textDocument: { uri: URI },
@@ -277,7 +279,7 @@ describe('copilot-server --stdio with VS Code capabilities', () => {
       }),
       'a completion after re-enabling',
     );
-    assert.equal(itemsOf(on).length, 1, 'an unset completion.enabled did not reset to true');
+    assert.ok(itemsOf(on).length >= 1, 'an unset completion.enabled did not reset to true');
     assert.deepEqual(errors, []);
   });
 });

@@ -120,7 +120,12 @@ function M.check()
   end
   local version = run({ path, '--version' }, 10000)
   health.ok(('server binary: %s (version %s)'):format(path, version or '?'))
-  health.info('filetypes: ' .. table.concat(opts.filetypes, ', '))
+  local only = type(opts.filetypes) == 'table' and not vim.list_contains(opts.filetypes, '*')
+  health.info(('filetypes: %s; excluded: %s; files over %s are skipped'):format(
+    only and table.concat(opts.filetypes, ', ') or 'every filetype of a file on disk',
+    #(opts.exclude_filetypes or {}) > 0 and table.concat(opts.exclude_filetypes, ', ') or 'none',
+    require('copilot_server.buffers').human_size(opts.max_file_size or 0)
+  ))
 
   local clients = util.clients()
   if #clients > 0 then

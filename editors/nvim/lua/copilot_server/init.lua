@@ -5,6 +5,7 @@
 
 local api = vim.api
 local actions = require('copilot_server.actions')
+local buffers = require('copilot_server.buffers')
 local config = require('copilot_server.config')
 local suggestion = require('copilot_server.suggestion')
 local util = require('copilot_server.util')
@@ -51,20 +52,39 @@ local function on_status(_, params, ctx)
   pcall(vim.cmd.redrawstatus)
 end
 
-local function wanted(bufnr)
-  if not api.nvim_buf_is_valid(bufnr) or vim.bo[bufnr].buftype ~= '' then
+--- One server for the whole session: a buffer under another root joins the running client
+--- as a workspace folder (workspace/didChangeWorkspaceFolders) instead of starting another
+--- server per project root.
+local function reuse_client(client, conf)
+  local stopped
+  if vim.fn.has('nvim-0.11') == 1 then
+    stopped = client:is_stopped()
+  else
+    stopped = client.is_stopped()
+  end
+  if client.name ~= conf.name or stopped then
     return false
   end
-  local ft = vim.bo[bufnr].filetype
-  local fts = config.options.filetypes
-  return ft ~= '' and (vim.list_contains(fts, '*') or vim.list_contains(fts, ft))
+  local root = conf.root_dir
+  if root then
+    for _, folder in ipairs(client.workspace_folders or {}) do
+      if vim.uri_to_fname(folder.uri) == root then
+        return true
+      end
+    end
+    local added = { uri = vim.uri_from_fname(root), name = root }
+    util.notify(client, 'workspace/didChangeWorkspaceFolders', { event = { added = { added }, removed = {} } })
+    client.workspace_folders = client.workspace_folders or {}
+    table.insert(client.workspace_folders, added)
+  end
+  return true
 end
 
 --- Starts (or reuses) the server for a buffer. Returns the client id, or nil.
 ---@param bufnr integer|nil
 function M.start(bufnr)
   bufnr = (bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr
-  if not wanted(bufnr) then
+  if not buffers.attachable(bufnr) then
     return nil
   end
   local opts = config.options
@@ -97,7 +117,7 @@ function M.start(bufnr)
     get_language_id = function(_, filetype)
       return LANGUAGE_IDS[filetype] or filetype
     end,
-  }, { bufnr = bufnr })
+  }, { bufnr = bufnr, reuse_client = reuse_client })
 end
 
 local function on_attach(bufnr, client)
@@ -106,11 +126,13 @@ local function on_attach(bufnr, client)
   else
     suggestion.attach(bufnr)
   end
+  require('copilot_server.next_edit').attach(bufnr)
 end
 
 local function set_highlights()
   api.nvim_set_hl(0, 'CopilotServerSuggestion', { link = 'Comment', default = true })
   api.nvim_set_hl(0, 'CopilotServerCount', { link = 'NonText', default = true })
+  require('copilot_server.next_edit').set_highlights()
 end
 
 ---@param opts table|nil see copilot_server.config.defaults
@@ -146,13 +168,24 @@ function M.setup(opts)
   api.nvim_create_user_command('CopilotServer', function(cmd)
     M.command(cmd.fargs[1] or 'status', cmd)
   end, {
-    nargs = '?',
+    nargs = '*',
     range = true,
     desc = 'copilot-server: status|enable|disable|toggle|restart|explain|fix',
-    complete = function(lead)
+    complete = function(lead, line)
+      local words = vim.split(vim.trim(line), '%s+')
+      local choices = { 'status', 'enable', 'disable', 'toggle', 'restart', 'explain', 'fix' }
+      local typing_second = #words > 2 or (#words == 2 and line:match('%s$'))
+      if typing_second and (words[2] == 'enable' or words[2] == 'disable') then
+        choices = { 'buffer', 'filetype' }
+        if words[3] == 'filetype' then
+          choices = vim.fn.getcompletion('', 'filetype')
+        end
+      elseif typing_second then
+        choices = {}
+      end
       return vim.tbl_filter(function(s)
         return vim.startswith(s, lead)
-      end, { 'status', 'enable', 'disable', 'toggle', 'restart', 'explain', 'fix' })
+      end, choices)
     end,
   })
   -- Buffers opened before setup() (e.g. a lazy-loaded plugin) get the server too.
@@ -167,11 +200,11 @@ local subcommands = {
   status = function()
     M.print_status()
   end,
-  enable = function()
-    M.enable()
+  enable = function(cmd)
+    M.switch(true, cmd.fargs and cmd.fargs[2], cmd.fargs and cmd.fargs[3])
   end,
-  disable = function()
-    M.disable()
+  disable = function(cmd)
+    M.switch(false, cmd.fargs and cmd.fargs[2], cmd.fargs and cmd.fargs[3])
   end,
   toggle = function()
     M.toggle()
@@ -248,10 +281,39 @@ local function describe(result)
 end
 M._describe = describe
 
+--- What the current buffer gets, and the buffers left out for their size.
+local function describe_buffers()
+  local bufnr = api.nvim_get_current_buf()
+  local lines = {}
+  local attached = util.client(bufnr) ~= nil
+  local on, why = buffers.enabled(bufnr)
+  if not attached then
+    local _, reason = buffers.attachable(bufnr)
+    lines[#lines + 1] = 'this buffer: not attached' .. (reason and (' (' .. reason .. ')') or '')
+  elseif not on then
+    lines[#lines + 1] = 'this buffer: suggestions off (' .. (why or '?') .. ')'
+  else
+    lines[#lines + 1] = 'this buffer: suggestions on'
+  end
+  for other, bytes in pairs(buffers.too_large) do
+    if api.nvim_buf_is_valid(other) then
+      local name = vim.fn.fnamemodify(api.nvim_buf_get_name(other), ':t')
+      lines[#lines + 1] = ('skipped: %s (%s, larger than max_file_size %s)'):format(
+        name,
+        buffers.human_size(bytes),
+        buffers.human_size(config.options.max_file_size)
+      )
+    end
+  end
+  return table.concat(lines, '\n')
+end
+M._describe_buffers = describe_buffers
+
 function M.print_status()
   local clients = util.clients()
+  local here = describe_buffers()
   if #clients == 0 then
-    util.info('not running (open a file of a configured filetype, or :CopilotServer restart)')
+    util.info('not running (open a file of a configured filetype, or :CopilotServer restart)\n' .. here)
     return
   end
   M.query_status(function(client, err, result)
@@ -259,7 +321,7 @@ function M.print_status()
       util.warn(('client %d: copilot.status failed: %s'):format(client.id, err and err.message or 'no result'))
       return
     end
-    util.info(describe(result))
+    util.info(describe(result) .. '\n' .. here)
   end)
 end
 
@@ -281,6 +343,41 @@ end
 
 function M.enable()
   M.set_enabled(true)
+end
+
+--- `:CopilotServer enable|disable [buffer | filetype [{ft}]]`: everywhere (through the
+--- server), for the current buffer, or for a filetype (default: the current buffer's).
+function M.switch(on, scope, ft)
+  local bufnr = api.nvim_get_current_buf()
+  local touched = {}
+  if scope == nil or scope == '' then
+    return M.set_enabled(on)
+  elseif scope == 'buffer' then
+    buffers.set_buffer(bufnr, on)
+    touched = { bufnr }
+  elseif scope == 'filetype' then
+    ft = (ft and ft ~= '') and ft or vim.bo[bufnr].filetype
+    if ft == '' then
+      util.warn('this buffer has no filetype; name one: :CopilotServer ' .. (on and 'enable' or 'disable') .. ' filetype {ft}')
+      return
+    end
+    buffers.set_filetype(ft, on)
+    for _, b in ipairs(api.nvim_list_bufs()) do
+      if api.nvim_buf_is_loaded(b) and vim.bo[b].filetype == ft then
+        touched[#touched + 1] = b
+      end
+    end
+  else
+    util.warn(('unknown scope %q (buffer, filetype)'):format(scope))
+    return
+  end
+  for _, b in ipairs(touched) do
+    if on then
+      M.start(b) -- a buffer switched on that had no server yet gets one
+    else
+      suggestion.clear(b)
+    end
+  end
 end
 
 function M.disable()

@@ -5,7 +5,9 @@
 --- screen (no new request), so typing along a suggestion costs no model time.
 
 local api = vim.api
+local buffers = require('copilot_server.buffers')
 local config = require('copilot_server.config')
+local keys = require('copilot_server.keys')
 local util = require('copilot_server.util')
 
 local M = {}
@@ -39,7 +41,8 @@ M.enabled = true
 ---@field col integer
 ---@field timer uv.uv_timer_t|nil
 ---@field request {client_id: integer, id: integer}|nil
----@field fallbacks table<string, table>
+---@field fallbacks table<string, table|false> buffer-local mappings ours replaced at attach
+---@field asked_more boolean the server was asked for alternatives of the items shown
 
 ---@type table<integer, copilot_server.State>
 local states = {}
@@ -81,6 +84,12 @@ function M.clear(bufnr)
   cancel_pending(st)
   hide(st)
   st.items = nil
+  st.asked_more = false
+end
+
+--- The insert-completion popup menu covers the ghost text (and owns Tab) while it is open.
+local function popup_hides()
+  return config.options.suggestion.hide_during_completion and vim.fn.pumvisible() == 1
 end
 
 --- The part of the current item still to be inserted at the cursor, or nil when the
@@ -137,11 +146,16 @@ local function render(st, rest)
   api.nvim_buf_set_extmark(st.bufnr, ns, row, col, opts)
 end
 
---- Shows the current item if it still fits the buffer, else clears. Returns whether shown.
+--- Shows the current item if it still fits the buffer (hidden under the popup menu), else
+--- clears. Returns whether it still fits.
 local function refresh(st)
   local rest = remaining(st)
   if rest then
-    render(st, rest)
+    if popup_hides() then
+      hide(st)
+    else
+      render(st, rest)
+    end
     return true
   end
   M.clear(st.bufnr)
@@ -173,14 +187,35 @@ local function parse(result, client, bufnr, row, col)
   return items
 end
 
+--- Cycling asked the server for alternatives while one item was shown: that item stays
+--- first (or the new one that extends it: typing got a block's first line early, the
+--- explicit request the whole block), then the others.
+local function merge(st, items)
+  local shown = remaining(st)
+  if not shown then
+    return items
+  end
+  local first, others = st.items[st.index], {}
+  local extended = false
+  for _, item in ipairs(items) do
+    if not extended and vim.startswith(item.text, shown) then
+      first, extended = item, true
+    elseif vim.trim(item.text) ~= vim.trim(shown) then
+      others[#others + 1] = item
+    end
+  end
+  return { first, unpack(others) }
+end
+
 --- Sends textDocument/inlineCompletion for the cursor position now.
 ---@param bufnr integer|nil
 ---@param kind integer|nil 1 = Invoked (a key), 2 = Automatic (typing)
-function M.request(bufnr, kind)
+---@param cycle integer|nil cycling: keep the item shown first and move by this much
+function M.request(bufnr, kind, cycle)
   bufnr = bufnr or api.nvim_get_current_buf()
   local client = util.client(bufnr)
   local st = states[bufnr]
-  if not (client and st and M.enabled) or api.nvim_get_current_buf() ~= bufnr then
+  if not (client and st and M.enabled and buffers.enabled(bufnr)) or api.nvim_get_current_buf() ~= bufnr then
     return
   end
   cancel_pending(st)
@@ -212,12 +247,19 @@ function M.request(bufnr, kind)
       return
     end
     local items = parse(result, client, bufnr, row, col)
+    if cycle then
+      items = merge(st, items)
+    end
     if #items == 0 then
       return
     end
     st.items, st.index, st.client_id = items, 1, client.id
     st.suffix = line:sub(col + 1)
     st.lines_below = api.nvim_buf_line_count(bufnr) - row - 1
+    st.asked_more = kind == INVOKED -- an explicit request already brought the alternatives
+    if cycle then
+      st.index = (cycle % #items) + 1
+    end
     refresh(st)
   end, bufnr)
   if ok and request_id then
@@ -230,7 +272,7 @@ end
 function M.schedule(bufnr)
   local opts = config.options.suggestion
   local st = states[bufnr]
-  if not (st and M.enabled and opts.auto_trigger) then
+  if not (st and M.enabled and opts.auto_trigger and buffers.enabled(bufnr)) then
     return
   end
   st.timer = st.timer or vim.uv.new_timer()
@@ -270,7 +312,7 @@ end
 --- Whether a suggestion is on screen in the buffer.
 function M.visible(bufnr)
   local st = states[bufnr or api.nvim_get_current_buf()]
-  return st ~= nil and remaining(st) ~= nil
+  return st ~= nil and remaining(st) ~= nil and not popup_hides()
 end
 
 --- The text a suggestion would insert at the cursor, or nil (for statuslines and tests).
@@ -279,23 +321,20 @@ function M.current_text(bufnr)
   return st and remaining(st) or nil
 end
 
-local function next_word(rest)
-  return rest:match('^%s*[%w_]+[^%w_%s]?') or rest:match('^%s*[^%w_%s]+') or rest:match('^%s+') or rest
-end
-
-local function next_line(rest)
-  if rest:sub(1, 1) == '\n' then
-    return '\n' .. (rest:sub(2):match('^[^\n]*') or '')
-  end
-  return rest:match('^[^\n]*')
+--- Closes the current undo step, as <C-g>u does: an accept is its own step, so `u`
+--- takes back the suggestion and not the newline and indent typed before it.
+local function break_undo()
+  vim.cmd('let &l:undolevels = &l:undolevels')
 end
 
 local function insert_at_cursor(text)
   local row, col = cursor()
   local lines = vim.split(text, '\n', { plain = true })
+  break_undo()
   api.nvim_buf_set_text(0, row, col, row, col, lines)
   local last = #lines
   api.nvim_win_set_cursor(0, { row + last, (last == 1 and col or 0) + #lines[last] })
+  break_undo() -- and what is typed next is a step of its own
 end
 
 --- Inserts all of the suggestion ('all'), its next word or its next line.
@@ -306,15 +345,15 @@ function M.accept(what)
   local bufnr = api.nvim_get_current_buf()
   local st = states[bufnr]
   local rest = st and remaining(st)
-  if not rest then
+  if not rest or popup_hides() then
     return false
   end
   local item = st.items[st.index]
   local part = rest
   if what == 'word' then
-    part = next_word(rest)
+    part = util.next_word(rest)
   elseif what == 'line' then
-    part = next_line(rest)
+    part = util.next_line(rest)
   end
   local whole = part == rest
   if whole then
@@ -338,7 +377,9 @@ function M.dismiss()
   return shown
 end
 
---- Shows the next (delta 1) or previous (-1) item; asks the server when none is shown.
+--- Shows the next (delta 1) or previous (-1) item; asks the server when none is shown,
+--- and for alternatives when only the one from typing is (the server makes them only
+--- for an explicit request).
 function M.cycle(delta)
   local bufnr = api.nvim_get_current_buf()
   local st = states[bufnr]
@@ -349,6 +390,11 @@ function M.cycle(delta)
     M.request(bufnr, INVOKED)
     return true
   end
+  if #st.items == 1 and not st.asked_more then
+    st.asked_more = true
+    M.request(bufnr, INVOKED, delta)
+    return true
+  end
   if #st.items > 1 then
     st.index = (st.index - 1 + delta) % #st.items + 1
     refresh(st)
@@ -356,31 +402,8 @@ function M.cycle(delta)
   return true
 end
 
---- Runs the mapping `lhs` had before we mapped it, or the key itself.
-local function fallback(lhs, previous)
-  if previous and previous.callback then
-    local keys = previous.callback()
-    if previous.expr == 1 and type(keys) == 'string' and keys ~= '' then
-      if previous.replace_keycodes == 1 then
-        keys = vim.keycode(keys)
-      end
-      api.nvim_feedkeys(keys, previous.noremap == 1 and 'in' or 'im', false)
-    end
-    return
-  end
-  if previous and previous.rhs and previous.rhs ~= '' then
-    local keys = previous.expr == 1 and vim.fn.eval(previous.rhs) or vim.keycode(previous.rhs)
-    -- A rhs that contains its own lhs would come back to us: feed it without remapping.
-    local recursive = previous.rhs:lower():find(lhs:lower(), 1, true) ~= nil
-    local mode = (previous.noremap == 1 or recursive) and 'in' or 'im'
-    api.nvim_feedkeys(keys, mode, false)
-    return
-  end
-  api.nvim_feedkeys(vim.keycode(lhs), 'in', false)
-end
-
 local function map_keys(st)
-  local keys = config.options.suggestion.keymap or {}
+  local keymap = config.options.suggestion.keymap or {}
   local actions = {
     accept = { function() return M.accept('all') end, 'accept suggestion', true },
     accept_word = { function() return M.accept('word') end, 'accept next word', true },
@@ -391,19 +414,18 @@ local function map_keys(st)
     request = { function() M.request(nil, INVOKED) return true end, 'request suggestion', false },
   }
   for name, spec in pairs(actions) do
-    local lhs = keys[name]
+    local lhs = keymap[name]
     if lhs then
       local fn, desc, with_fallback = spec[1], spec[2], spec[3]
       if with_fallback and st.fallbacks[lhs] == nil then
-        local previous = vim.fn.maparg(lhs, 'i', false, true)
-        local ours = type(previous.desc) == 'string' and previous.desc:find('^copilot%-server:')
-        st.fallbacks[lhs] = (not ours and not vim.tbl_isempty(previous)) and previous or false
+        st.fallbacks[lhs] = keys.buffer_mapping(st.bufnr, lhs) or false
       end
       vim.keymap.set('i', lhs, function()
         if not fn() and with_fallback then
-          fallback(lhs, st.fallbacks[lhs] or nil)
+          -- Whatever the key means now: a mapping made after attach counts.
+          keys.fallback(lhs, st.fallbacks[lhs] or nil)
         end
-      end, { buffer = st.bufnr, silent = true, desc = 'copilot-server: ' .. desc })
+      end, { buffer = st.bufnr, silent = true, desc = keys.PREFIX .. ' ' .. desc })
     end
   end
 end
@@ -413,7 +435,17 @@ function M.attach(bufnr)
   if states[bufnr] then
     return
   end
-  local st = { bufnr = bufnr, index = 1, tick = -1, row = -1, col = -1, fallbacks = {}, suffix = '', lines_below = 0 }
+  local st = {
+    bufnr = bufnr,
+    index = 1,
+    tick = -1,
+    row = -1,
+    col = -1,
+    fallbacks = {},
+    suffix = '',
+    lines_below = 0,
+    asked_more = false,
+  }
   states[bufnr] = st
   map_keys(st)
   local group = api.nvim_create_augroup('copilot_server.suggestion.' .. bufnr, { clear = true })
@@ -432,6 +464,26 @@ function M.attach(bufnr)
       st.row, st.col = cursor()
       M.schedule(bufnr)
     end,
+  })
+  -- The popup menu opens over the ghost text: hide it; show it again when the menu closes
+  -- and the text still agrees (CompleteDone comes before the completed text is in).
+  api.nvim_create_autocmd('CompleteChanged', {
+    group = group,
+    buffer = bufnr,
+    callback = function()
+      if st.items and popup_hides() then
+        hide(st)
+      end
+    end,
+  })
+  api.nvim_create_autocmd('CompleteDone', {
+    group = group,
+    buffer = bufnr,
+    callback = vim.schedule_wrap(function()
+      if states[bufnr] == st and st.items and in_insert_mode() then
+        refresh(st)
+      end
+    end),
   })
   api.nvim_create_autocmd({ 'InsertLeave', 'BufLeave' }, {
     group = group,

@@ -110,6 +110,21 @@ function M.char_col(line, byte_col, encoding)
   return ok and col or byte_col
 end
 
+--- The next word of a suggestion (with the whitespace before it and one punctuation mark
+--- after it): what "accept word" inserts.
+function M.next_word(text)
+  return text:match('^%s*[%w_]+[^%w_%s]?') or text:match('^%s*[^%w_%s]+') or text:match('^%s+') or text
+end
+
+--- The rest of the current line of a suggestion: what "accept line" inserts. A suggestion
+--- that starts with a line break gives that break and the line after it (else nothing).
+function M.next_line(text)
+  if text:sub(1, 1) == '\n' then
+    return '\n' .. (text:sub(2):match('^[^\n]*') or '')
+  end
+  return text:match('^[^\n]*')
+end
+
 function M.warn(message)
   vim.notify('copilot-server: ' .. message, vim.log.levels.WARN)
 end

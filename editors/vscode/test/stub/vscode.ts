@@ -47,19 +47,24 @@ export class Uri {
   private constructor(
     readonly scheme: string,
     readonly path: string,
+    readonly fragment = '',
   ) {}
   static file(fsPath: string): Uri {
     return new Uri('file', fsPath);
   }
+  static from(parts: { scheme: string; path: string; fragment?: string }): Uri {
+    return new Uri(parts.scheme, parts.path, parts.fragment ?? '');
+  }
   static parse(value: string): Uri {
     const url = new URL(value);
-    return new Uri(url.protocol.replace(/:$/, ''), decodeURIComponent(url.pathname));
+    return new Uri(url.protocol.replace(/:$/, ''), decodeURIComponent(url.pathname), url.hash.replace(/^#/, ''));
   }
   get fsPath(): string {
     return this.path;
   }
   toString(): string {
-    return this.scheme === 'file' ? `file://${encodeURI(this.path)}` : `${this.scheme}:${this.path}`;
+    const base = this.scheme === 'file' ? `file://${encodeURI(this.path)}` : `${this.scheme}:${encodeURI(this.path)}`;
+    return this.fragment ? `${base}#${this.fragment}` : base;
   }
 }
 
@@ -157,6 +162,26 @@ export class InlineCompletionList {
 export enum InlineCompletionTriggerKind {
   Invoke = 0,
   Automatic = 1,
+}
+
+export enum NotebookCellKind {
+  Markup = 1,
+  Code = 2,
+}
+
+/** An open notebook: its cells in order, each with its text document. */
+export class NotebookDocument {
+  readonly notebookType = 'jupyter-notebook';
+  constructor(
+    readonly uri: Uri,
+    private readonly cells: { index: number; kind: NotebookCellKind; document: TextDocument }[],
+  ) {}
+  get cellCount(): number {
+    return this.cells.length;
+  }
+  getCells(): { index: number; kind: NotebookCellKind; document: TextDocument }[] {
+    return [...this.cells];
+  }
 }
 
 export enum EndOfLine {
@@ -319,7 +344,7 @@ export class WorkspaceConfiguration {
 export const workspace = {
   workspaceFolders: undefined as { uri: Uri; name: string; index: number }[] | undefined,
   textDocuments: [] as TextDocument[],
-  notebookDocuments: [] as unknown[],
+  notebookDocuments: [] as NotebookDocument[],
   createFileSystemWatcher: () => ({ onDidCreate: noEvent(), onDidChange: noEvent(), onDidDelete: noEvent(), dispose() {} }),
   getConfiguration: (section?: string) => new WorkspaceConfiguration(section ?? ''),
   onDidChangeConfiguration: configurationChanged.event,
@@ -563,6 +588,26 @@ export const stub = {
       languageId === undefined ? undefined : { document: { languageId, uri: Uri.file(uri) }, selection: new Selection(new Position(0, 0), new Position(0, 0)) };
     activeEditorChanged.fire(window.activeTextEditor);
   },
+  /**
+   * Open a Jupyter notebook: one `vscode-notebook-cell:` document per cell. Only the cells
+   * in `opened` are announced (onDidOpenTextDocument), so a test can tell what the server
+   * learns from the notebook context alone.
+   */
+  openNotebook(fsPath: string, cells: { kind: NotebookCellKind; languageId: string; text: string }[], opened: number[]): NotebookDocument {
+    const documents = cells.map(
+      (cell, index) => new TextDocument(Uri.from({ scheme: 'vscode-notebook-cell', path: fsPath, fragment: `W${index}sZmlsZQ==` }), cell.languageId, cell.text),
+    );
+    const notebook = new NotebookDocument(
+      Uri.file(fsPath),
+      documents.map((document, index) => ({ index, kind: cells[index].kind, document })),
+    );
+    workspace.notebookDocuments.push(notebook);
+    for (const index of opened) {
+      workspace.textDocuments.push(documents[index]);
+      documentOpened.fire(documents[index]);
+    }
+    return notebook;
+  },
   /** Open a document as VS Code would (fires onDidOpenTextDocument). */
   openDocument(fsPath: string, languageId: string, text: string): TextDocument {
     const document = new TextDocument(Uri.file(fsPath), languageId, text);
@@ -587,6 +632,7 @@ export const stub = {
       stub.appliedEdits,
       stub.otherProviders,
       workspace.textDocuments,
+      workspace.notebookDocuments,
     ] as unknown[][]) {
       list.length = 0;
     }

@@ -11,6 +11,12 @@ task and the code after the cursor in the user turn, and the assistant's answer 
 opened with a code fence, the code before the cursor and the line's typed text, so the
 model's first token continues the code. Its output goes through the same trimmer (plus
 fence/prose rules).
+
+In every layout the typed text ends the prompt, so every layout is token-healed the same
+way (healing.py): its trailing partial token(s) are taken back and the engine constrains
+the first tokens to write them again. An engine that says it cannot constrain (remote)
+gets the plain FIM layout instead when the cursor is inside a word: the typed line ends
+the prefix section, where FIM training cut words at arbitrary characters.
 """
 
 from __future__ import annotations
@@ -20,9 +26,9 @@ import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
-from .context import Context
-from .engines.base import Engine
-from .templates import (
+from ..context import Context
+from ..engines.base import Engine
+from ..templates import (
     CHAT,
     TEMPLATE_NAMES,
     PromptError,
@@ -30,8 +36,10 @@ from .templates import (
     describe_template,
     resolve_template,
 )
+from .healing import NO_HEALING, Healing, plan, vocabulary_for
 
 __all__ = [
+    "Healing",
     "Prompt",
     "PromptError",
     "PromptPart",
@@ -64,6 +72,13 @@ class Prompt:
     stop_tokens: frozenset[int] = frozenset()
     # A chat model answering in markdown: the trimmer also strips fences and prose.
     chat: bool = False
+    # Token healing: the typed text taken back from the prompt's end, which the engine
+    # must have the model write first (generate(..., heal=...)) and the suggestion drops.
+    healing: Healing = NO_HEALING
+
+    @property
+    def heal(self) -> str:
+        return self.healing.text
 
 
 # -- template choice, once per engine and setting ----------------------------------------
@@ -128,6 +143,22 @@ def _tok_inner(engine: Engine, text: str, template: Template) -> list[int]:
     return _tok(engine, text)
 
 
+def _healed(engine: Engine, tokens: list[int], text: str) -> tuple[list[int], Healing]:
+    """`tokens` (spelling `text`, the end of the prompt) less the trailing ones that token
+    healing takes back, and the healing; unchanged for an engine that cannot constrain."""
+    vocab = vocabulary_for(engine)
+    if vocab is None or not tokens:
+        return tokens, NO_HEALING
+    healing = plan(vocab, tokens, text)
+    if not healing.tokens:
+        return tokens, NO_HEALING
+    return tokens[: len(tokens) - healing.tokens], healing
+
+
+def _inside_word(text: str) -> bool:
+    return bool(text) and (text[-1].isalnum() or text[-1] == "_")
+
+
 # -- builders ----------------------------------------------------------------------------
 
 
@@ -184,23 +215,29 @@ def _prefix_first(engine: Engine, ctx: Context, t: Template) -> Prompt:
         tokens += repo
     else:
         ctx = _with_snippet_preamble(ctx)
+    line = ctx.line_prefix
+    if getattr(engine, "heals_tokens", None) is False and _inside_word(line):
+        # An engine that cannot heal (remote): a word cut by the cursor is finished from the
+        # prefix section, as FIM trained. (An engine that does not say keeps the layout.)
+        ctx, line = replace(ctx, prefix=ctx.prefix + line, line_prefix=""), ""
     prefix_text = lead + ctx.prefix
     suffix_text = ctx.line_suffix + ctx.suffix
     prefix_tokens = _tok(engine, prefix_text)  # SentencePiece: "<PRE> {prefix}", with space
     suffix_tokens = _tok_inner(engine, suffix_text, t)
-    middle_tokens = _tok_inner(engine, ctx.line_prefix, t)
+    middle_tokens, healing = _healed(engine, _tok_inner(engine, line, t), line)
     tokens += [t.prefix, *prefix_tokens, t.suffix, *suffix_tokens, t.middle, *middle_tokens]
     parts += [
         PromptPart("prefix", prefix_text, len(prefix_tokens)),
         PromptPart("suffix", suffix_text, len(suffix_tokens)),
-        PromptPart("line", ctx.line_prefix, len(middle_tokens)),
+        PromptPart("line", line, len(middle_tokens)),
     ]
     return Prompt(
         tokens=tokens,
         template=t.name,
         parts=tuple(parts),
-        middle_prefix=ctx.line_prefix,
+        middle_prefix=line,
         stop_tokens=t.stop_tokens,
+        healing=healing,
     )
 
 
@@ -221,6 +258,9 @@ def _suffix_first(engine: Engine, ctx: Context, t: Template) -> Prompt:
         line_tokens = _tok_inner(engine, ctx.line_prefix, t)
     else:
         line_tokens = _tok(engine, ctx.line_prefix)
+    healing = NO_HEALING
+    if t.middle is None:  # the typed text ends the prompt: it can be healed
+        line_tokens, healing = _healed(engine, line_tokens, ctx.line_prefix)
     tokens += [t.suffix, *suffix_tokens, t.prefix, *prefix_tokens, *line_tokens]
     if t.middle is not None:
         tokens.append(t.middle)
@@ -235,6 +275,7 @@ def _suffix_first(engine: Engine, ctx: Context, t: Template) -> Prompt:
         parts=parts,
         middle_prefix=ctx.line_prefix,
         stop_tokens=t.stop_tokens,
+        healing=healing,
     )
 
 
@@ -283,7 +324,7 @@ def chat_head_tokens(engine: Engine, t: Template, request: str) -> list[int]:
     text (so SentencePiece spaces come out as for the whole string); otherwise piece by
     piece, the request as plain text, so code cannot close the turn.
     """
-    from .chat import chat_prompt_tokens, render_chat
+    from ..chat import chat_prompt_tokens, render_chat
 
     messages = [{"role": "user", "content": request}]
     template = engine.info.chat_template
@@ -307,7 +348,7 @@ def build_chat_prompt(engine: Engine, ctx: Context, t: Template) -> Prompt:
     inner = replace(t, adds_space=True)
     opening = f"```{fence_language(ctx.language)}\n"
     code = _tok_inner(engine, opening + ctx.prefix, inner)
-    line = _tok_inner(engine, ctx.line_prefix, inner)
+    line, healing = _healed(engine, _tok_inner(engine, ctx.line_prefix, inner), ctx.line_prefix)
     return Prompt(
         tokens=head + code + line,
         template=t.name,
@@ -319,4 +360,5 @@ def build_chat_prompt(engine: Engine, ctx: Context, t: Template) -> Prompt:
         middle_prefix=ctx.line_prefix,
         stop_tokens=t.stop_tokens,
         chat=True,
+        healing=healing,
     )
