@@ -115,8 +115,8 @@ SHOWN_DOCUMENTS = 16
 # Explicit requests' alternatives kept per prompt; a few places in flight is all cycling needs.
 ALTERNATIVES_CACHE = 32
 
-# Lines typed since the cursor came to a stretch of LEAD_LINES lines go after the middle
-# token, with the cursor's line (see with_lead_lines and CompletionService._lead_anchor).
+# Lines typed since the last multiple of LEAD_LINES go after the middle token, with the
+# cursor's line (see with_lead_lines); aligned like the context engine's windows.
 LEAD_LINES = ALIGN_LINES
 
 
@@ -222,7 +222,6 @@ class CompletionService:
         self._counter = 0
         self._continuing: dict[str, _Continuation] = {}
         self._server_ms: deque[float] = deque(maxlen=SERVER_MS_WINDOW)
-        self._lead_anchors: dict[str, int] = {}  # uri -> the line lead lines count from
 
     # -- public ------------------------------------------------------------------------
 
@@ -269,8 +268,7 @@ class CompletionService:
                 engine.ensure_ready()  # a model server that is away fails here, with a reason
             context = self.context_builder(request, engine, self.settings)
             cursor_line = request.text.count("\n", 0, request.offset)
-            anchor = self._lead_anchor(request.uri, cursor_line)
-            prompt_context = with_lead_lines(context, cursor_line, anchor=anchor)
+            prompt_context = with_lead_lines(context, cursor_line)
             heal = ""
             if vocabulary_for(engine) is None:
                 # No token healing (remote engines): typed whitespace is left for the model
@@ -374,20 +372,7 @@ class CompletionService:
 
     def forget_document(self, uri: str) -> None:
         self._shown.pop(uri, None)
-        self._lead_anchors.pop(uri, None)
         self.cancel_document(uri)
-
-    def _lead_anchor(self, uri: str, cursor_line: int) -> int:
-        """The line from which typed lines go after the middle token: where the cursor was
-        when it came to this stretch of LEAD_LINES lines. The first request there (a file
-        just opened, a jump) gets the whole prefix before the suffix, the layout FIM was
-        trained on: on cold holes its first lines were closer to the real code (holes
-        bench, at indentation: edit similarity 0.43 vs 0.28 with lines after the middle);
-        the lines typed after it go after the middle token so that typing only appends."""
-        anchor = self._lead_anchors.get(uri)
-        if anchor is None or not anchor <= cursor_line < anchor + LEAD_LINES:
-            anchor = self._lead_anchors[uri] = cursor_line
-        return anchor
 
     def close(self) -> None:
         for event in self._inflight.values():
@@ -747,12 +732,9 @@ def healed(raw: str, heal: str) -> str:
     return rest.lstrip(" \t") if not raw[:common].strip() else rest
 
 
-def with_lead_lines(
-    context: Context, cursor_line: int, align: int = LEAD_LINES, anchor: int | None = None
-) -> Context:
-    """The lines typed since `anchor` (default: the last multiple of `align`) moved from the
-    prefix to the front of the cursor's line, so the prompt builder puts them after the
-    middle token.
+def with_lead_lines(context: Context, cursor_line: int, align: int = LEAD_LINES) -> Context:
+    """The lines typed since the last multiple of `align` moved from the prefix to the front
+    of the cursor's line, so the prompt builder puts them after the middle token.
 
     With the cursor's line alone after the middle token, pressing Enter moved a finished
     line into the prefix, before the suffix, and the model re-read the suffix and
@@ -761,8 +743,8 @@ def with_lead_lines(
     (training spans are arbitrary), so this costs no quality, and typing down a block
     only appends to the prompt; the layout changes once every `align` lines.
     """
-    lead = cursor_line - anchor if anchor is not None else cursor_line % align
-    if lead <= 0 or not context.prefix:
+    lead = cursor_line % align
+    if not lead or not context.prefix:
         return context
     lines = context.prefix.splitlines(keepends=True)
     lead = min(lead, len(lines))

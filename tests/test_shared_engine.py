@@ -172,6 +172,30 @@ def test_token_healing_constrains_the_first_tokens_in_the_host(runtime):
 
 
 @pytest.mark.model
+def test_the_lean_vocabulary_plans_heals_as_the_full_one():
+    import llama_cpp
+    import numpy as np
+    from llama_cpp import _internals
+
+    from copilot_server.engines.llama import token_pieces_of
+    from copilot_server.engines.shared import LeanVocabulary
+    from copilot_server.prompts.healing import Vocabulary, plan
+
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    model = _internals.LlamaModel(path_model=model_path(), params=params, verbose=False)
+    pieces = token_pieces_of(model)
+    lean, full = LeanVocabulary(pieces), Vocabulary(pieces)
+    for text in (b"ret", b" ret", b"json.lo", b"    ", b"(", b"\xff", b"zzzzqq", b"\xe2\x80"):
+        assert lean.extends(text) == full.extends(text), text
+        assert lean.count_starting_with(text) == full.count_starting_with(text), text
+        assert np.array_equal(np.sort(lean.allowed(text)), np.sort(full.allowed(text))), text
+    for line in ("    ret", "    data = json.lo", "print(x", "    "):
+        tokens = [int(t) for t in model.tokenize(line.encode(), add_bos=False, special=False)]
+        assert plan(lean, tokens, line) == plan(full, tokens, line), line
+
+
+@pytest.mark.model
 def test_switching_back_to_a_document_restores_its_state_instead_of_reading_it(runtime):
     from copilot_server.engines.shared import SharedEngine
 

@@ -24,6 +24,7 @@ import ast
 import asyncio
 import concurrent.futures
 import contextlib
+import os
 import random
 import sys
 import tempfile
@@ -332,8 +333,11 @@ class ServerBackend(Backend):
                 position_encodings=[types.PositionEncodingKind.Utf16]
             ),
         )
+        # In process unless a caller picks the engine (the shared-engine bench does): the
+        # replay's memory figure is then this process, model included.
         options = {
-            "model": {"path": str(self.model_path), "threads": self.threads, "nGpuLayers": 0}
+            "model": {"path": str(self.model_path), "threads": self.threads, "nGpuLayers": 0},
+            "engine": {"kind": os.environ.get("COPILOT_SERVER_ENGINE", "local")},
         }
         uri = self.workspace.as_uri()
         await client.initialize_async(

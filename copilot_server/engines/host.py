@@ -28,6 +28,7 @@ There is no TCP listener. With no clients for `idle` seconds the host exits.
 from __future__ import annotations
 
 import argparse
+import base64
 import codecs
 import ctypes
 import dataclasses
@@ -65,12 +66,11 @@ log = logging.getLogger("copilot_server.engine_host")
 # job that has run this long in its turn yields to it: two windows typing at once then
 # alternate in slices of this length instead of one waiting for the other's whole block.
 STARVE_S = 0.5
-# A long prompt (an explain, a cold document) is read in chunks sized to take about this
-# long, so a keystroke waits at most one chunk: the size follows the measured speed (64
-# tokens ~0.2 s on an idle 2-core CPU but ~5 s on a busy one; a GPU reads a whole batch).
-PREFILL_CHUNK_S = 0.2
-PREFILL_CHUNK = 64  # the first chunk's size, before any is measured
-MIN_CHUNK = 8
+# Prompt tokens read per step on a CPU, so a long prompt (an explain, a cold document) can
+# yield to a keystroke between chunks: ~0.2-0.3 s on a 2-core CPU, which reads 64-token
+# batches about as fast as bigger ones. With GPU layers a whole batch (n_batch) is read
+# at once: it takes milliseconds there and smaller batches waste the GPU.
+PREFILL_CHUNK = 64
 # A client that does not answer a token within this long is treated as gone: one frozen
 # editor must not stop the model for every other window.
 VERDICT_TIMEOUT_S = 10.0
@@ -368,8 +368,7 @@ class Client:
                 text = engine.detokenize([int(t) for t in message["tokens"]])
                 self.send({"op": "result", "id": ident, "text": text})
             elif op == "pieces":  # every token's bytes, for the client's token healing
-                pieces = [piece.decode("latin-1") for piece in engine.token_pieces()]
-                self.send({"op": "result", "id": ident, "pieces": pieces})
+                self.send({"op": "result", "id": ident, **self.host.pieces()})
             elif op in ("generate", "candidates"):
                 self._generate(ident, message, op)
             else:
@@ -413,6 +412,8 @@ class EngineHost:
         self.sock_path = sock_path
         self.engine: Any = None
         self.end_tokens: list[int] = []
+        self._pieces: dict[str, Any] | None = None
+        self._pieces_lock = threading.Lock()
         self.load_error = ""
         self.loaded = threading.Event()
         self.scheduler = Scheduler()
@@ -482,7 +483,21 @@ class EngineHost:
             # vocabulary): ~30 ms for a 150k vocabulary, once.
             n_vocab = self.engine._llm.n_vocab()
             self.end_tokens = [t for t in range(n_vocab) if self.engine.is_end_of_generation(t)]
+            if self.engine.info.n_gpu_layers > 0:
+                self.chunk = self.engine._llm.n_batch
         self.loaded.set()
+
+    def pieces(self) -> dict[str, Any]:
+        """Every token's bytes as one base64 blob and their lengths (~2 MB for 150k tokens;
+        a list of 150k strings would leave ~10 MB of small objects in each process)."""
+        with self._pieces_lock:
+            if self._pieces is None:
+                pieces = self.engine.token_pieces()
+                self._pieces = {
+                    "blob": base64.b64encode(b"".join(pieces)).decode("ascii"),
+                    "lengths": [len(piece) for piece in pieces],
+                }
+            return self._pieces
 
     def wait_loaded(self) -> None:
         self.loaded.wait()
@@ -604,11 +619,8 @@ class EngineHost:
             if self.scheduler.more_urgent_than(job):
                 return "suspended"
             chunk = tokens[llm.n_tokens : llm.n_tokens + self.chunk]
-            began = time.perf_counter()
             llm.eval(chunk)
             job.evaluated += len(chunk)
-            rate = len(chunk) / max(time.perf_counter() - began, 1e-6)
-            self.chunk = max(MIN_CHUNK, min(llm.n_batch, int(rate * PREFILL_CHUNK_S)))
         if job.cancel.is_set():
             return "cancelled"
         job.evaluated += len(tokens) - llm.n_tokens  # the rest is read by generate()

@@ -15,6 +15,8 @@ own cancel flag, so no editor request hangs.
 
 from __future__ import annotations
 
+import base64
+import bisect
 import contextlib
 import itertools
 import logging
@@ -22,6 +24,7 @@ import queue
 import subprocess
 import threading
 import time
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -56,6 +59,53 @@ Listener = Callable[[str], None]
 
 class EngineHostError(RemoteEngineError):
     """The engine host is gone or could not start; the message says what happened."""
+
+
+class LeanVocabulary:
+    """The part of prompts.healing.Vocabulary that plans a heal (`piece`, `extends`,
+    `count_starting_with`, and `allowed`), on one sorted list of the token bytes."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.size = len(pieces)
+        self.pieces = pieces
+        order = sorted((i for i, p in enumerate(pieces) if p), key=pieces.__getitem__)
+        self._keys = [pieces[i] for i in order]
+        self._ids = array("l", order)
+
+    def piece(self, token: int) -> bytes:
+        return self.pieces[token] if 0 <= token < self.size else b""
+
+    def _range(self, prefix: bytes) -> tuple[int, int]:
+        lo = bisect.bisect_left(self._keys, prefix)
+        return lo, bisect.bisect_left(self._keys, _after_extensions(prefix), lo)
+
+    def count_starting_with(self, prefix: bytes) -> int:
+        lo, hi = self._range(prefix)
+        return hi - lo
+
+    def extends(self, prefix: bytes) -> bool:
+        lo, hi = self._range(prefix)
+        exact = bisect.bisect_right(self._keys, prefix, lo, hi) - lo
+        return hi - lo > exact
+
+    def allowed(self, rest: bytes) -> Any:
+        import numpy as np
+
+        lo, hi = self._range(rest)
+        ids = list(self._ids[lo:hi])
+        for end in range(1, len(rest)):
+            a = bisect.bisect_left(self._keys, rest[:end])
+            b = bisect.bisect_right(self._keys, rest[:end], a)
+            ids.extend(self._ids[a:b])
+        return np.asarray(ids, dtype=np.int64)
+
+
+def _after_extensions(prefix: bytes) -> bytes:
+    """The smallest bytes greater than every bytes that starts with `prefix`."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return b"\xff" * (len(prefix) + 256)
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
 
 
 class _Connection:
@@ -191,6 +241,7 @@ class SharedEngine:
         self._tokens_lock = threading.Lock()
         self._pieces: list[bytes] | None = None
         self._pieces_lock = threading.Lock()
+        self._prepare_healing()
 
     # -- connecting --------------------------------------------------------------------
 
@@ -315,14 +366,17 @@ class SharedEngine:
             except Exception:
                 log.exception("engine listener failed")
 
-    def _connection(self, cancel: threading.Event | None = None) -> _Connection:
+    def _connection(self, cancel: threading.Event | None = None, wait: bool = True) -> _Connection:
         """The live connection; while a new host starts, wait for it (bounded), leaving
-        early when `cancel` is set."""
+        early when `cancel` is set; without `wait`, fail at once (a request being built
+        while the host restarts is answered empty rather than held)."""
         if self._connected.is_set():
             return self._conn
         if self._closed:
             raise EngineHostError("the shared engine is closed")
         threading.Thread(target=self._reconnect, name="engine-host-restart", daemon=True).start()
+        if not wait:
+            raise EngineHostError(self.error or "the engine host is restarting")
         deadline = time.monotonic() + self.wait_s
         while not self._connected.wait(CANCEL_POLL_S * 5):
             if (cancel is not None and cancel.is_set()) or time.monotonic() > deadline:
@@ -342,7 +396,7 @@ class SharedEngine:
             if known is not None:
                 self._tokens.move_to_end(key)
                 return list(known)
-        reply = self._connection().call("tokenize", 30.0, text=text, special=special)
+        reply = self._connection(wait=False).call("tokenize", 30.0, text=text, special=special)
         tokens = [int(t) for t in reply["tokens"]]
         if len(text) <= TOKEN_CACHE_TEXT:
             with self._tokens_lock:
@@ -352,7 +406,7 @@ class SharedEngine:
         return list(tokens)
 
     def detokenize(self, tokens: list[int]) -> str:
-        reply = self._connection().call("detokenize", 30.0, tokens=list(tokens))
+        reply = self._connection(wait=False).call("detokenize", 30.0, tokens=list(tokens))
         return str(reply["text"])
 
     def is_end_of_generation(self, token: int) -> bool:
@@ -360,12 +414,31 @@ class SharedEngine:
 
     def token_pieces(self) -> list[bytes]:
         """Every token's bytes by id (b"" for control tokens), from the host once: token
-        healing plans here which typed tokens to take back (~3 MB on the wire)."""
+        healing plans here which typed tokens to take back (~2 MB on the wire)."""
         with self._pieces_lock:
             if self._pieces is None:
                 reply = self._connection().call("pieces", 60.0)
-                self._pieces = [piece.encode("latin-1") for piece in reply["pieces"]]
+                blob = memoryview(base64.b64decode(reply["blob"]))
+                pieces, at = [], 0
+                for length in reply["lengths"]:
+                    pieces.append(bytes(blob[at : at + length]))
+                    at += length
+                self._pieces = pieces
             return self._pieces
+
+    def _prepare_healing(self) -> None:
+        """Planning a heal (prompts/healing.py) asks a vocabulary for a token's bytes and
+        for tokens starting with some bytes; the full table also serves the constraint,
+        which runs in the host. A lean one for that planning is put in healing's per-engine
+        cache: ~9 MB in each server instead of ~33 MB."""
+        try:
+            from ..prompts import healing
+
+            cache = getattr(healing, "_vocabularies", None)
+            if cache is not None and cache.get(self) is None:
+                cache[self] = LeanVocabulary(self.token_pieces())
+        except (ImportError, TypeError, EngineHostError) as exc:
+            log.debug("token healing planned with the full vocabulary: %s", exc)
 
     def generate(
         self,
