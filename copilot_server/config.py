@@ -129,10 +129,11 @@ class NextEditSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    # The last edit repeated where its pattern still stands (no model; ~1 ms).
+    # The last edit repeated where its pattern still stands (no model; a few ms). Bench
+    # precision 0.80 (227 mined pairs; README "Next edits").
     propagation: bool = True
-    # The model rewrites a window around the cursor (seconds on a CPU; off by default:
-    # measured precision with the default 0.5B model is below 0.5, see README).
+    # The model rewrites a window around the cursor (seconds on a CPU). Off: bench
+    # precision 0.00 with the default Qwen2.5-Coder-0.5B-Instruct (100 pairs).
     model: bool = False
     # Lines of the window the model rewrites.
     window_lines: int = Field(default=21, ge=3, le=200)
