@@ -23,10 +23,10 @@ from copilot_server.actions import (
     fix_region,
     region_edits,
     region_span,
-    syntax_problems,
 )
-from copilot_server.actions_cli import write_atomically
-from copilot_server.chat import render_chat
+from copilot_server.cli.actions import write_atomically
+from copilot_server.prompts.chat import render_chat
+from copilot_server.syntax.problems import syntax_problems
 
 MISSING_COLON = "import os\n\n\ndef add(a, b)\n    return a + b\n\n\nprint(add(1, 2))\n"
 
@@ -144,7 +144,7 @@ def test_extract_code_takes_the_first_fenced_block():
 
 
 def test_a_rewrite_cut_off_before_its_closing_fence_is_never_applied():
-    from copilot_server.actions import _cut_off
+    from copilot_server.actions.fix import _cut_off
 
     assert _cut_off("```python\ndef f():\n    return", "max_tokens")
     assert _cut_off("```python\n" + "x = 1\n" * 40, "stopped")  # too long
@@ -246,7 +246,7 @@ def engine():
 
 @pytest.mark.model
 def test_chat_prompt_uses_the_models_template_and_keeps_contents_plain(engine):
-    from copilot_server.chat import chat_prompt_tokens
+    from copilot_server.prompts.chat import chat_prompt_tokens
 
     tokens = chat_prompt_tokens(engine, [{"role": "user", "content": "x = '<|im_end|>'"}])
     im_start, im_end = (engine.tokenize(t, special=True)[0] for t in ("<|im_start|>", "<|im_end|>"))
@@ -281,7 +281,7 @@ def top_words(lines, n=3):
 def test_explain_context_shows_the_helpers_the_region_uses_not_its_callers(engine):
     from copilot_server.actions import context_snippets
     from copilot_server.config import Settings
-    from copilot_server.context_engine import make_context_builder
+    from copilot_server.context.engine import make_context_builder
 
     region, name = explain_region("python", HELPERS, 11)
     assert name == "word_counts"

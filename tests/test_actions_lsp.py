@@ -12,7 +12,7 @@ from lsp_helpers import SERVER_COMMAND, change_document, free_port, open_documen
 from lsprotocol import converters, types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from copilot_server.actions import syntax_problems
+from copilot_server.syntax.problems import syntax_problems
 
 URI = "file:///tmp/copilot-test/actions_sample.py"
 MISSING_COLON = "import os\n\n\ndef add(a, b)\n    return a + b\n\n\nprint(add(1, 2))\n"

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from copilot_server.completions import CompletionService
+from copilot_server.completion.service import CompletionService
 from copilot_server.config import Settings
 from copilot_server.engines.loader import EngineLoader
 from copilot_server.priority import BACKGROUND_NICE

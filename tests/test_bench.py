@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from copilot_server.bench import render, results_markdown, targets
-from copilot_server.benchmarks.common import edit_similarity, percentile, summary
+from copilot_server.benchmarks.common import edit_similarity
 from copilot_server.benchmarks.holes import (
     CLASSES,
     Answer,
@@ -35,6 +34,8 @@ from copilot_server.benchmarks.replay import (
     shown_tokens,
     typing_script,
 )
+from copilot_server.benchmarks.report import render, results_markdown, targets
+from copilot_server.stats import percentile, summary
 
 SOURCE = '''"""A small module to type into."""
 

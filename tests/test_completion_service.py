@@ -1,8 +1,10 @@
 """Pieces of the completion path that need no model: selected-item handling, healing."""
 
-from copilot_server.completions import CompletionRequest, CompletionService, healed
+from copilot_server.completion import CompletionRequest
+from copilot_server.completion.service import CompletionService
 from copilot_server.config import Settings
 from copilot_server.engines.loader import EngineLoader
+from copilot_server.prompts.whitespace import healed
 
 
 def _service() -> CompletionService:

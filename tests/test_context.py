@@ -13,18 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from copilot_server.completions import CompletionRequest
+from copilot_server.completion import CompletionRequest
 from copilot_server.config import ContextSettings, Settings
-from copilot_server.context import (
-    ALIGN_LINES,
-    Context,
-    line_window_after,
-    line_window_before,
-    plain_context,
-)
-from copilot_server.context_engine import REGION_LINES, ContextEngine, make_context_builder
+from copilot_server.context import ALIGN_LINES, Context
+from copilot_server.context.engine import REGION_LINES, ContextEngine, make_context_builder
+from copilot_server.context.index import WorkspaceIndex
+from copilot_server.context.windows import line_window_after, line_window_before, plain_context
 from copilot_server.documents import DocumentStore
-from copilot_server.index import WorkspaceIndex
 
 
 class RegexTokenizer:
@@ -353,7 +348,7 @@ def test_a_failing_part_falls_back_to_plain_windows():
 async def test_under_the_server_loop_requests_never_parse_and_the_tree_catches_up_when_idle():
     import asyncio
 
-    from copilot_server.context_engine import IDLE_REPARSE_S
+    from copilot_server.context.engine import IDLE_REPARSE_S
 
     text = big_python()
     store = DocumentStore()
@@ -433,7 +428,7 @@ def test_a_remote_model_s_tokenizer_is_not_called_ahead():
 
 
 def test_counts_taken_ahead_are_kept_only_for_the_tokenizer_that_took_them():
-    from copilot_server.context import CachedTokenCounter
+    from copilot_server.engines.tokens import CachedTokenCounter
 
     first, second = RegexTokenizer(), RegexTokenizer()
     counter = CachedTokenCounter()

@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from copilot_server.completions import CompletionRequest, without_trailing_whitespace
+from copilot_server.completion import CompletionRequest
 from copilot_server.config import Settings
-from copilot_server.context_engine import ContextEngine
+from copilot_server.context.engine import ContextEngine
+from copilot_server.context.index import WorkspaceIndex
 from copilot_server.documents import DocumentStore
-from copilot_server.index import WorkspaceIndex
 from copilot_server.prompts import build_fim_prompt
+from copilot_server.prompts.whitespace import without_trailing_whitespace
 
 pytestmark = pytest.mark.model
 

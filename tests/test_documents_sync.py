@@ -21,7 +21,8 @@ from lsprotocol import converters, types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from copilot_server.benchmarks.fuzzing import random_sequence, reference_apply, same_text
-from copilot_server.documents import DocumentStore, parse_view
+from copilot_server.documents import DocumentStore
+from copilot_server.documents.store import parse_view
 from copilot_server.syntax import SyntaxTree
 
 URI = "file:///tmp/copilot-sync/doc.py"

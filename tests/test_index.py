@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from copilot_server.config import ContextSettings
-from copilot_server.index import WorkspaceIndex, is_secret_path, workspace_folders
+from copilot_server.context.files import is_secret_path
+from copilot_server.context.index import WorkspaceIndex
+from copilot_server.lsp.convert import workspace_folders
 
 
 def _write(root: Path, rel: str, text: str) -> Path:

@@ -369,7 +369,7 @@ async def test_notifications_and_commands_leave_no_request_entries_behind():
     # (didOpen/didChange/didClose) or inside a command: ~1 KB per keystroke, forever.
     # The real server object and protocol; only the transport is a list.
     from copilot_server.config import Settings
-    from copilot_server.server import create_server
+    from copilot_server.lsp.server import create_server
 
     server = create_server(Settings.model_validate({"model": {"path": MISSING_MODEL}}))
     sent: list[bytes] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from copilot_server.languages import (
+from copilot_server.syntax.languages import (
     QUERY_KINDS,
     SPECS,
     definition_patterns,

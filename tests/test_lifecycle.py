@@ -20,9 +20,10 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient
 from test_remote import Fake, settings_for
 
-from copilot_server.completions import SHOWN_DOCUMENTS, CompletionRequest, CompletionService
+from copilot_server.completion import CompletionRequest
+from copilot_server.completion.service import SHOWN_DOCUMENTS, CompletionService
 from copilot_server.config import ContextSettings
-from copilot_server.context import MAX_CACHED_CHARS, CachedTokenCounter
+from copilot_server.context.index import WorkspaceIndex
 from copilot_server.documents import DocumentStore
 from copilot_server.engines.loader import EngineLoader
 from copilot_server.engines.models import (
@@ -31,7 +32,7 @@ from copilot_server.engines.models import (
     remove_stale_partials,
     resolve_model_path,
 )
-from copilot_server.index import WorkspaceIndex
+from copilot_server.engines.tokens import MAX_CACHED_CHARS, CachedTokenCounter
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER_COMMAND))

@@ -18,18 +18,12 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 from copilot_server.config import Settings
 from copilot_server.documents import DocumentStore
-from copilot_server.next_edit import history as history_module
+from copilot_server.documents import history as history_module
+from copilot_server.documents.history import EditHistory, Hunk
+from copilot_server.lsp.next_edit import plain, position, read_params
 from copilot_server.next_edit.diffing import Edit, line_edits, nearest_edit, smallest_edit
-from copilot_server.next_edit.history import EditHistory, Hunk
-from copilot_server.next_edit.lsp import plain, position, read_params
 from copilot_server.next_edit.propagation import Kinds, propagate
-from copilot_server.next_edit.rewrite import (
-    build_prompt,
-    is_next_edit_model,
-    original_window,
-    run_rewrite,
-    window_around,
-)
+from copilot_server.next_edit.rewrite import run_rewrite
 from copilot_server.next_edit.service import (
     NextEditRequest,
     NextEditService,
@@ -37,6 +31,12 @@ from copilot_server.next_edit.service import (
     more_syntax_errors,
     pick_edit,
     rejection,
+)
+from copilot_server.prompts.next_edit import (
+    build_prompt,
+    is_next_edit_model,
+    original_window,
+    window_around,
 )
 
 # -- edit history ---------------------------------------------------------------------------

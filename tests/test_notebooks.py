@@ -8,7 +8,7 @@ from collections import namedtuple
 
 from copilot_server.config import Settings
 from copilot_server.context import Context
-from copilot_server.notebooks import NotebookContexts, with_cells
+from copilot_server.context.notebooks import NotebookContexts, with_cells
 
 CELL = "vscode-notebook-cell:/home/u/analysis.ipynb#W2sZmlsZQ%3D%3D"
 

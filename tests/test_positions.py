@@ -3,7 +3,12 @@
 import pytest
 
 from copilot_server.documents import DocumentStore
-from copilot_server.positions import PositionError, column_to_index, index_to_column, offset_at
+from copilot_server.documents.positions import (
+    PositionError,
+    column_to_index,
+    index_to_column,
+    offset_at,
+)
 
 LINE = 'msg = "héllo 😀 世界" + name'
 
@@ -47,7 +52,7 @@ def test_line_index_stays_equal_to_a_fresh_scan_across_edits():
     import random
 
     from copilot_server.documents import Document
-    from copilot_server.positions import line_starts
+    from copilot_server.documents.positions import line_starts
 
     rng = random.Random(7)
     doc = Document("file:///a.py", "python", 1, "a = 1\nb = 2\n\nc = 3\n")

@@ -15,15 +15,10 @@ import gguf
 import pytest
 from gguf_factory import FAMILIES, load_vocab_engine, vocabulary, write_family
 
-from copilot_server.chat import render_chat
 from copilot_server.context import Context, Snippet
-from copilot_server.prompts import (
-    PromptError,
-    build_fim_prompt,
-    chat_request_text,
-    describe_template,
-)
-from copilot_server.templates import resolve_template
+from copilot_server.prompts import PromptError, build_fim_prompt, describe_template
+from copilot_server.prompts.chat import chat_request_text, render_chat
+from copilot_server.prompts.templates import resolve_template
 
 PREFIX = "import os\n\n\ndef main():\n"
 LINE = "    path = os."
@@ -330,7 +325,8 @@ def test_done_when_case_with_the_real_model(template):
     stops before the next definition. The chat fallback (same model, its chat template)
     must get there too.
     """
-    from copilot_server.completions import CompletionRequest, CompletionService
+    from copilot_server.completion import CompletionRequest
+    from copilot_server.completion.service import CompletionService
     from copilot_server.config import Settings
     from copilot_server.engines.loader import EngineLoader
 

@@ -27,15 +27,16 @@ from typing import Any
 import pytest
 from lsp_helpers import free_port
 
-from copilot_server.completions import CompletionRequest, CompletionService
+from copilot_server.completion import CompletionRequest
+from copilot_server.completion.service import CompletionService
 from copilot_server.config import Settings
 from copilot_server.context import Context, Snippet
-from copilot_server.engines import remote
+from copilot_server.context.index import WorkspaceIndex
 from copilot_server.engines.loader import EngineLoader
 from copilot_server.engines.remote import RemoteEngine, RemoteEngineError, create_remote_engine
-from copilot_server.index import WorkspaceIndex
+from copilot_server.engines.remote import http as remote_http
+from copilot_server.lsp.status import StatusReporter
 from copilot_server.prompts import build_fim_prompt
-from copilot_server.status import StatusReporter
 
 KEY_ENV = "COPILOT_TEST_REMOTE_KEY"
 
@@ -486,7 +487,7 @@ def test_tls_failure_is_reported_as_such(serve):
 
 
 def test_server_down_fails_fast_then_recovers_when_it_comes_up(serve, monkeypatch):
-    monkeypatch.setattr(remote, "FAIL_FAST_S", 0.0)
+    monkeypatch.setattr(remote_http, "FAIL_FAST_S", 0.0)
     port = free_port()
     engine = create_remote_engine(settings_for(f"http://127.0.0.1:{port}", retries=1))
     assert engine.error is not None and "refused the connection" in engine.error
@@ -548,7 +549,7 @@ def test_api_key_is_sent_as_bearer_and_never_logged(serve, monkeypatch, caplog):
 
 
 def test_doctor_reports_endpoint_model_and_round_trip(serve):
-    from copilot_server.doctor import run_doctor
+    from copilot_server.cli.doctor import run_doctor
 
     report = run_doctor(settings_for(serve(Fake())), measure_speed=True)
     assert report["ok"], report
@@ -558,7 +559,7 @@ def test_doctor_reports_endpoint_model_and_round_trip(serve):
 
 
 def test_doctor_reports_a_down_server(serve):
-    from copilot_server.doctor import run_doctor
+    from copilot_server.cli.doctor import run_doctor
 
     report = run_doctor(settings_for(f"http://127.0.0.1:{free_port()}", retries=0))
     assert not report["ok"] and "refused the connection" in report["error"]
@@ -671,7 +672,7 @@ def _wait_for(predicate, timeout: float) -> bool:
 @pytest.mark.model
 async def test_real_server_down_then_up_serves_completions(real_server, monkeypatch):
     monkeypatch.setenv(KEY_ENV, real_server.api_key)
-    monkeypatch.setattr(remote, "FAIL_FAST_S", 0.0)  # however fast the server starts
+    monkeypatch.setattr(remote_http, "FAIL_FAST_S", 0.0)  # however fast the server starts
     if real_server.running:
         real_server.stop()
     settings = real_settings(real_server)
@@ -811,13 +812,8 @@ async def test_real_server_early_stop_generates_no_more_than_in_process(real_ser
 
 @pytest.mark.model
 async def test_explain_and_fix_through_the_real_server(real_server, real_engine):
-    from copilot_server.actions import (
-        apply_edits,
-        compute_explanation,
-        compute_fix,
-        explain_region,
-        syntax_problems,
-    )
+    from copilot_server.actions import apply_edits, compute_explanation, compute_fix, explain_region
+    from copilot_server.syntax.problems import syntax_problems
 
     code = (
         "def is_palindrome(word):\n"

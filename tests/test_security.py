@@ -22,18 +22,19 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 from test_context import RegexTokenizer
 from test_remote import Fake, _Handler
 
-from copilot_server.completions import CompletionRequest
+from copilot_server.completion import CompletionRequest
 from copilot_server.config import ContextSettings, Settings, project_overrides
-from copilot_server.context_engine import ContextEngine
-from copilot_server.documents import DocumentStore
-from copilot_server.engines.remote import RemoteEngineError, create_remote_engine
-from copilot_server.index import WorkspaceIndex, parse_files
-from copilot_server.secrets import (
+from copilot_server.context.engine import ContextEngine
+from copilot_server.context.index import WorkspaceIndex
+from copilot_server.context.index_worker import parse_files
+from copilot_server.context.secrets import (
     is_secret_file,
     kept_from_model_server,
     looks_like_secret,
     without_secrets,
 )
+from copilot_server.documents import DocumentStore
+from copilot_server.engines.remote import RemoteEngineError, create_remote_engine
 
 KEY_ENV = "COPILOT_TEST_SECURITY_KEY"
 KEY = "sk-test-never-leaves-0123456789abcdef"

@@ -200,7 +200,7 @@ def test_switching_back_to_a_document_restores_its_state_instead_of_reading_it(r
     from copilot_server.engines.shared import SharedEngine
 
     first = (ROOT / "copilot_server" / "engines" / "kv_reuse.py").read_text()[:450]
-    second = (ROOT / "copilot_server" / "positions.py").read_text()[:450]
+    second = (ROOT / "copilot_server" / "documents" / "positions.py").read_text()[:450]
     engine = SharedEngine(Path(model_path()), settings())
     try:
         one, two = engine.tokenize(first), engine.tokenize(second)

@@ -7,7 +7,6 @@ import random
 import pytest
 
 from copilot_server.documents import DocumentStore
-from copilot_server.languages import grammar_for
 from copilot_server.syntax import (
     Outline,
     SyntaxTree,
@@ -16,6 +15,7 @@ from copilot_server.syntax import (
     scope_chain,
     summarize,
 )
+from copilot_server.syntax.languages import grammar_for
 
 PYTHON = '''import os
 from typing import Any

@@ -17,13 +17,7 @@ from gguf_factory import load_vocab_engine, write_family
 
 from copilot_server.context import Context
 from copilot_server.prompts import build_fim_prompt
-from copilot_server.prompts.healing import (
-    NO_HEALING,
-    Constraint,
-    Vocabulary,
-    plan,
-    vocabulary_for,
-)
+from copilot_server.prompts.healing import NO_HEALING, Constraint, Vocabulary, plan, vocabulary_for
 
 PREFIX = "import json\n\n\ndef save(names, path):\n    names = sorted(set(names))\n"
 SUFFIX = "\n"
@@ -197,7 +191,8 @@ def test_cursor_after_a_multi_byte_character_never_blocks(qwen, line):
 
 
 def _complete(text: str) -> str:
-    from copilot_server.completions import CompletionRequest, CompletionService
+    from copilot_server.completion import CompletionRequest
+    from copilot_server.completion.service import CompletionService
     from copilot_server.config import Settings
     from copilot_server.engines.loader import EngineLoader
 
@@ -247,7 +242,7 @@ def test_engine_writes_the_healed_text_first():
 def test_prompts_healed_alike_are_cached_apart():
     """ "    re" and "    ret" heal to the same prompt tokens: the cache key must differ, or
     the suggestion for one would be shown for the other."""
-    from copilot_server.completions import _prompt_key
+    from copilot_server.completion.service import _prompt_key
     from copilot_server.prompts import Healing, Prompt
 
     re_prompt = Prompt(tokens=[1, 2, 3], template="t", healing=Healing(" re", 1))

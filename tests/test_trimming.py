@@ -16,12 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from copilot_server.trimming import (
-    Trimmer,
-    TrimRequest,
-    looks_like_prose,
-    syntax_cut_back,
-)
+from copilot_server.trimming import Trimmer, TrimRequest, looks_like_prose, syntax_cut_back
 
 GOLDEN = Path(__file__).parent / "golden" / "trim"
 CASES = sorted(GOLDEN.glob("*.json"))

@@ -37,7 +37,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .common import edit_similarity, first_line, normalise_lines, summary
+from ..stats import summary
+from .common import edit_similarity, first_line, normalise_lines
 from .naive import NaiveClient
 
 SKIP_DIRS = {
@@ -213,7 +214,7 @@ class _CodeMap:
     """Which offsets of a file are code, not comments or strings (tree-sitter)."""
 
     def __init__(self, text: str, language: str) -> None:
-        from ..languages import parser_for
+        from ..syntax.languages import parser_for
 
         self.text = text
         self.ascii = text.isascii()
@@ -418,8 +419,8 @@ class OursInProcess:
     trimmer, caches — one document open at a time, as an editor with one file."""
 
     def __init__(self, settings: Any) -> None:
-        from ..completions import CompletionService
-        from ..context_engine import make_context_builder
+        from ..completion.service import CompletionService
+        from ..context.engine import make_context_builder
         from ..documents import DocumentStore
         from ..engines.loader import EngineLoader, create_engine
 
@@ -436,7 +437,7 @@ class OursInProcess:
         )
 
     async def complete(self, hole: Hole) -> Answer:
-        from ..completions import CompletionRequest
+        from ..completion import CompletionRequest
 
         uri = f"file:///bench/{hole.path}"
         started = time.perf_counter()

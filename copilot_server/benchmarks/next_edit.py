@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from .common import fmt, machine_label, percentile, table, write_json
+from ..stats import percentile
+from .common import fmt, machine_label, table, write_json
 
 # (registry, package, older version, newer version): pure-source packages with real
 # maintenance between two nearby releases.
@@ -416,8 +417,9 @@ def scores(outcomes: list[Outcome]) -> dict[str, Any]:
 
 def speedup(engine: Any, pairs: list[Pair], draft_tokens: int, window_lines: int) -> dict:
     """The same rewrite prompts decoded with and without prompt-lookup drafts."""
-    from ..next_edit.history import Hunk
-    from ..next_edit.rewrite import build_prompt, run_rewrite, window_around
+    from ..documents.history import Hunk
+    from ..next_edit.rewrite import run_rewrite
+    from ..prompts.next_edit import build_prompt, window_around
 
     rows = []
     for pair in pairs:
@@ -466,7 +468,7 @@ def propagation_speed(settings: Settings, lines: int = 5_000, requests: int = 50
     a `lines`-line file made of real code (the stdlib), and of recording one keystroke."""
     import sysconfig
 
-    from ..next_edit.lsp import position
+    from ..lsp.next_edit import position
     from ..next_edit.service import NextEditRequest
 
     stdlib = Path(sysconfig.get_paths()["stdlib"])

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .common import first_line, rss_bytes, summary, utf16_len
+from ..stats import summary
+from .common import first_line, rss_bytes, utf16_len
 from .naive import NaiveClient
 
 DEBOUNCE_MS = 150

@@ -34,7 +34,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .common import fmt, percentile, rss_bytes, stdlib_dir, summary, table, write_json
+from ..stats import percentile, summary
+from .common import fmt, rss_bytes, stdlib_dir, table, write_json
 from .replay import ServerBackend, initial_text, pick_regions, replay, summarize
 
 MB = 1024 * 1024

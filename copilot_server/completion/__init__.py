@@ -1,2 +1,5 @@
-"""The completion room (DESIGN.md): the path of one inline completion. The service itself is
-still `copilot_server/completions.py`; parts that are new live here."""
+"""The path of one inline completion: service, caches, early answers, metrics, the model worker."""
+
+from .types import CompletionRequest, CompletionResult, Superseded
+
+__all__ = ["CompletionRequest", "CompletionResult", "Superseded"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..source_files import common_prefix_length
+from ..sequences import common_prefix_len
 
 # Shortest run of cached tokens worth keeping by a shift: shorter runs are as cheap to
 # re-read, and a short run matching by chance would only add a shift.
@@ -44,7 +44,7 @@ def plan_reuse(cached: list[int], prompt: list[int], min_run: int = MIN_MOVED_RU
     where the kept part ends (cached tokens in between are dropped). Only deletions are
     bridged: a prompt token that is not in the cache ends the reuse, since llama.cpp
     evaluates a sequence's new tokens after its last cached one."""
-    common = kept = common_prefix_length(cached, prompt)
+    common = kept = common_prefix_len(cached, prompt)
     head_c = head_p = kept
     moves: list[Move] = []
     while head_c < len(cached) and head_p < len(prompt):

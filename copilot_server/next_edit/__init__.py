@@ -7,8 +7,8 @@ the smallest edit; service.py tries the sources cheapest first and filters what 
 offer; lsp.py speaks Copilot's `textDocument/copilotInlineEdit`.
 """
 
+from ..documents.history import EditHistory, Hunk
 from .diffing import Edit
-from .history import EditHistory, Hunk
 from .service import NextEditRequest, NextEditResult, NextEditService
 
 __all__ = ["Edit", "EditHistory", "Hunk", "NextEditRequest", "NextEditResult", "NextEditService"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from .history import common_prefix_len, common_suffix_len
+from ..sequences import common_prefix_len, common_suffix_len
 
 # Changed lines closer than this are one edit: two fixes two lines apart read as one
 # change to a reader; further apart they are two suggestions, and we show the nearer.

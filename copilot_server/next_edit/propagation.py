@@ -24,8 +24,8 @@ import keyword
 import re
 from dataclasses import dataclass
 
+from ..documents.history import Hunk
 from .diffing import Edit
-from .history import Hunk
 
 SOURCE = "propagation"
 

@@ -25,11 +25,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..config import Settings
+from ..documents.history import EditHistory, Hunk
 from ..engines.base import Engine
+from ..prompts.next_edit import build_prompt, window_around
 from .diffing import Edit, line_edits, nearest_edit
-from .history import EditHistory, Hunk
 from .propagation import propagate
-from .rewrite import build_prompt, run_rewrite, window_around
+from .rewrite import run_rewrite
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,7 @@ class NextEditService:
         """Definitions of the names around the cursor, from the context engine."""
         if self._context_builder is None:
             return ""
-        from ..completions import CompletionRequest
+        from ..completion import CompletionRequest
 
         try:
             context = self._context_builder(
@@ -300,7 +301,7 @@ def rejection(text: str, edit: Edit, last: Hunk | None, language: str) -> str | 
 
 def more_syntax_errors(before: str, edit: Edit, language: str) -> bool:
     """Whether the lines around `edit` parse with more errors after it than before."""
-    from ..languages import parser_for
+    from ..syntax.languages import parser_for
 
     try:
         parser = parser_for(language)

@@ -346,8 +346,8 @@ SPLITS: dict[str, dict[str, list[str]]] = {
         ],
         "copilot_server.trimming.cleanup": ["tidy", "_balance", "_drop_suffix_overlap"],
         "copilot_server.trimming.syntax_check": [
-            "_parsers", "_parser_lock", "_parser", "_errors", "_point_after",
-            "syntax_cut_back", "_candidates",
+            "_parsers", "_parser_lock", "_parser", "_errors", "UNTRUSTED_ERRORS", "_CLOSING",
+            "_BRACKET", "_brackets", "_then", "_closers", "syntax_cut_back", "_candidates",
         ],
         "copilot_server.trimming.trimmer": ["Trimmer"],
         "*": [

@@ -6,7 +6,7 @@ params, documents, positions, tree-sitter, code actions) is the real one. The ra
 does its own framing, so it can send what no LSP library would. The server's view of a
 document is read with `copilot.debugDocument` (on with COPILOT_SERVER_DEBUG=1) and
 compared with `fuzzing.reference_apply`, an LSP sync written independently of ours.
-The long run of the same is `benchmarks/soak.py`.
+The long run of the same is `python -m copilot_server.benchmarks.soak`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
  * Jupyter notebooks: each cell reaches the server as its own text document (a
  * `vscode-notebook-cell:` URI), so before a suggestion in a cell the extension tells the
  * server the notebook's other code cells, in order (`copilot/notebookContext`); the server
- * shows them to the model as context (copilot_server/notebooks.py).
+ * shows them to the model as context (copilot_server/context/notebooks.py).
  */
 
 import * as vscode from 'vscode';
