@@ -21,6 +21,7 @@ from copilot_server.context.index import WorkspaceIndex
 from copilot_server.documents import DocumentStore
 from copilot_server.prompts import build_fim_prompt
 from copilot_server.prompts.whitespace import without_trailing_whitespace
+from copilot_server.sequences import common_prefix_len
 
 pytestmark = pytest.mark.model
 
@@ -79,15 +80,6 @@ def workspace(tmp_path: Path) -> Path:
     return root
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 def test_parts_fit_their_budgets_in_real_tokens_and_typing_reuses_the_kv_cache(engine, workspace):
     settings = Settings()
     index = WorkspaceIndex([workspace], settings.context, use_process=False)
@@ -130,7 +122,7 @@ def test_parts_fit_their_budgets_in_real_tokens_and_typing_reuses_the_kv_cache(e
     assert "def load_records(path: str, limit: int = 100) -> list[dict]:" in definition.text
     # Each keystroke re-evaluates only the typed tail: >97% of the prompt comes from cache.
     pairs = zip(prompts, prompts[1:], strict=False)
-    evaluated = sum(len(b.tokens) - _common_prefix(a.tokens, b.tokens) for a, b in pairs)
+    evaluated = sum(len(b.tokens) - common_prefix_len(a.tokens, b.tokens) for a, b in pairs)
     total = sum(len(p.tokens) for p in prompts[1:])
     assert evaluated / total < 0.03, (evaluated, total)
 

@@ -27,7 +27,6 @@ import asyncio
 import json
 import os
 import random
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +39,8 @@ from ..context.windows import default_context_builder
 from ..documents import DocumentStore
 from ..prompts import build_fim_prompt
 from ..prompts.whitespace import without_trailing_whitespace
+from ..sequences import common_prefix_len
+from ..stats import percentile
 from ..syntax import SyntaxTree
 from ..syntax.languages import grammar_for
 
@@ -217,16 +218,11 @@ class CheapEngine:
 # -- measurements -------------------------------------------------------------------------
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def summary(values: list[float]) -> dict[str, float]:
     return {
         "n": len(values),
-        "p50_ms": round(statistics.median(values), 3),
-        "p95_ms": round(percentile(values, 0.95), 3),
+        "p50_ms": round(percentile(values, 50), 3),
+        "p95_ms": round(percentile(values, 95), 3),
         "max_ms": round(max(values), 3),
     }
 
@@ -350,7 +346,7 @@ def simulate_typing(
             prompt_ms.append((done - built) * 1000)
             request_ms.append((done - requested) * 1000)
             tokens = prompt.tokens
-            common = _common_prefix(previous, tokens)
+            common = common_prefix_len(previous, tokens)
             evaluated += len(tokens) - common
             total += len(tokens)
             if previous and ch != "\n" and common:  # a keystroke within a line
@@ -382,14 +378,6 @@ async def as_server(function, *args):
     document's pending edits are then re-parsed in idle time, not inside a request (the
     parse section above gives that re-parse's cost)."""
     return function(*args)
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 def bench_index(root: Path, settings: Settings) -> dict:

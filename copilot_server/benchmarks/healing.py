@@ -17,7 +17,6 @@ per constrained token (0.3 ms when only a space was cut: 53k allowed tokens). Th
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ from ..context import Context  # noqa: E402
 from ..engines.models import resolve_model_path  # noqa: E402
 from ..prompts import build_fim_prompt  # noqa: E402
 from ..prompts import healing as healing_module  # noqa: E402
+from ..stats import percentile  # noqa: E402
 
 LINES = [
     "        settings = json.load(handle)",
@@ -46,9 +46,8 @@ PREFIX = "import json\n\n\ndef load(path):\n    with open(path) as handle:\n" * 
 
 
 def _ms(samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
-    return f"p50 {statistics.median(samples):.3f} ms, p95 {p95:.3f} ms (n={len(samples)})"
+    p50, p95 = percentile(samples, 50), percentile(samples, 95)
+    return f"p50 {p50:.3f} ms, p95 {p95:.3f} ms (n={len(samples)})"
 
 
 def main() -> int:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..sequences import common_prefix_len, common_suffix_len
 from ..stats import percentile
 from .common import fmt, machine_label, table, write_json
 
@@ -208,15 +209,8 @@ def _pair(
     expected = "".join(a[:i1]) + new_1 + "".join(a[i2:k1]) + new_2 + "".join(a[k2:])
     # The recent hunk trimmed to what differs (as the editor's keystrokes would leave it).
     at = len("".join(a[:i1]))
-    prefix = 0
-    while prefix < min(len(old_1), len(new_1)) and old_1[prefix] == new_1[prefix]:
-        prefix += 1
-    suffix = 0
-    while (
-        suffix < min(len(old_1), len(new_1)) - prefix
-        and old_1[len(old_1) - 1 - suffix] == new_1[len(new_1) - 1 - suffix]
-    ):
-        suffix += 1
+    prefix = common_prefix_len(old_1, new_1)
+    suffix = common_suffix_len(old_1, new_1, prefix)
     offsets = [0]
     for line in a:
         offsets.append(offsets[-1] + len(line))

@@ -30,13 +30,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
+from ..stats import percentile
 from .fuzzing import (
     RawClient,
     error_codes,
@@ -271,7 +271,7 @@ def run_storm(
         "keystrokes": len(ids),
         "answers": dict(codes),
         "with_suggestion": suggested,
-        "answer_ms_p50": round(statistics.median(latencies), 1) if latencies else None,
+        "answer_ms_p50": round(percentile(latencies, 50), 1) if latencies else None,
     }
 
 
@@ -321,8 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         phases = {"after_frames": snapshot(a)}
         latencies = error_latencies(a, 200)
         report["frames"]["error_answer_ms"] = {
-            "p50": round(statistics.median(latencies), 2),
-            "p99": round(sorted(latencies)[int(len(latencies) * 0.99) - 1], 2),
+            "p50": round(percentile(latencies, 50), 2),
+            "p99": round(percentile(latencies, 99), 2),
             "max": round(max(latencies), 2),
         }
         log(f"A: {args.sequences} UTF-16 sequences")

@@ -28,6 +28,7 @@ from ..prompts import Prompt, build_fim_prompt
 from ..prompts.healing import vocabulary_for
 from ..prompts.layout import with_lead_lines
 from ..prompts.whitespace import healed, trailing_whitespace, without_trailing_whitespace
+from ..stats import percentile
 from ..trimming import Trimmer, TrimRequest
 from . import alternatives
 from .metrics import SERVER_MS_WINDOW, Metrics
@@ -267,11 +268,9 @@ class CompletionService:
         """Record one answered request's time outside the model (plus `edge_ms` spent in
         the LSP handler around it) for the status metrics."""
         self._server_ms.append(result.server_ms + edge_ms)
-        ordered = sorted(self._server_ms)
-        self.metrics.server_ms_p50 = round(ordered[len(ordered) // 2], 3)
-        index = min(len(ordered) - 1, int(len(ordered) * 0.95))
-        self.metrics.server_ms_p95 = round(ordered[index], 3)
-        self.metrics.server_ms_max = round(ordered[-1], 3)
+        self.metrics.server_ms_p50 = round(percentile(self._server_ms, 50), 3)
+        self.metrics.server_ms_p95 = round(percentile(self._server_ms, 95), 3)
+        self.metrics.server_ms_max = round(max(self._server_ms), 3)
 
     def record_accepted(self, text_length: int) -> None:
         self.metrics.accepted += 1

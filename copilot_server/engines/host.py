@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from ..priority import lower_thread_priority
+from ..stats import percentile
 from .kv_reuse import plan_reuse
 from .wire import (
     PROTOCOL_VERSION,
@@ -748,12 +749,11 @@ class EngineHost:
 def _spread(values: list[float]) -> dict[str, float | int]:
     if not values:
         return {"count": 0}
-    ordered = sorted(values)
     return {
-        "count": len(ordered),
-        "p50": round(ordered[len(ordered) // 2], 1),
-        "p95": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], 1),
-        "max": round(ordered[-1], 1),
+        "count": len(values),
+        "p50": round(percentile(values, 50), 1),
+        "p95": round(percentile(values, 95), 1),
+        "max": round(max(values), 1),
     }
 
 

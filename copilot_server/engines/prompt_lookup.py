@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..sequences import common_prefix_len
 from .base import Generation, StopCheck
 
 if TYPE_CHECKING:
@@ -112,12 +113,7 @@ def lookup_generate(
     try:
         # The prompt: reuse the common prefix with what the cache holds, read the rest.
         cached = llm.input_ids[: llm.n_tokens].tolist()
-        common = 0
-        for a, b in zip(cached, prompt, strict=False):
-            if a != b:
-                break
-            common += 1
-        common = min(common, len(prompt) - 1)
+        common = min(common_prefix_len(cached, prompt), len(prompt) - 1)
         ctx.kv_cache_seq_rm(0, common, -1)
         llm.n_tokens = common
         llm.eval(prompt[common:])

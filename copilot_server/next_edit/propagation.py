@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 
 from ..documents.history import Hunk
+from ..sequences import common_prefix_len, common_suffix_len
 from .diffing import Edit
 
 SOURCE = "propagation"
@@ -261,16 +262,8 @@ def _pattern_regex(old: str) -> re.Pattern[str]:
 
 def _shared_ends(old: str, new: str) -> tuple[int, int]:
     """Lengths of the common prefix and (non-overlapping) common suffix of two strings."""
-    prefix = 0
-    while prefix < min(len(old), len(new)) and old[prefix] == new[prefix]:
-        prefix += 1
-    suffix = 0
-    while (
-        suffix < min(len(old), len(new)) - prefix
-        and old[len(old) - 1 - suffix] == new[len(new) - 1 - suffix]
-    ):
-        suffix += 1
-    return prefix, suffix
+    prefix = common_prefix_len(old, new)
+    return prefix, common_suffix_len(old, new, prefix)
 
 
 # -- rule: an argument added to a call -----------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..context import Context
+from ..sequences import common_prefix_len
 
 
 def trailing_whitespace(line_prefix: str) -> str:
@@ -34,8 +35,6 @@ def healed(raw: str, heal: str) -> str:
     if heal.startswith(raw):
         return ""  # still writing the typed whitespace
     # The model chose other whitespace (e.g. less indentation): drop what overlaps.
-    common = 0
-    while common < min(len(raw), len(heal)) and raw[common] == heal[common]:
-        common += 1
+    common = common_prefix_len(raw, heal)
     rest = raw[common:]
     return rest.lstrip(" \t") if not raw[:common].strip() else rest
