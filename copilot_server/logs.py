@@ -1,6 +1,7 @@
-"""Log levels: ours as configured; pygls's JSON-RPC traffic only when debugging.
+"""Log levels: ours as configured; the LSP library's JSON-RPC traffic only when debugging.
 
-pygls logs every message it sends at INFO (whole completion lists and status payloads):
+The LSP library (named in lsp/, which registers its logger here) logs every message it
+sends at INFO (whole completion lists and status payloads):
 at our default level that is a JSON dump and a stderr write on every keystroke's answer,
 which the editor's LSP log then stores. It is shown with `logLevel: debug`.
 
@@ -80,8 +81,22 @@ def configure_logging(level: str) -> None:
     set_log_level(level)
 
 
+# Loggers of JSON-RPC traffic (added by lsp/), and the level last set: a logger added
+# later gets it at once.
+_traffic_loggers: set[str] = set()
+_level = "info"
+
+
+def add_traffic_logger(name: str) -> None:
+    _traffic_loggers.add(name)
+    set_log_level(_level)
+
+
 def set_log_level(level: str) -> None:
+    global _level
+    _level = level
     ours = logging.getLevelName(level.upper())
     logging.getLogger("copilot_server").setLevel(ours)
     traffic = ours if ours <= logging.DEBUG else max(logging.WARNING, ours)
-    logging.getLogger("pygls").setLevel(traffic)
+    for name in _traffic_loggers:
+        logging.getLogger(name).setLevel(traffic)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import copilot_server.lsp  # noqa: F401 - names the LSP library's traffic logger to logs.py
 from copilot_server.logs import set_log_level
 
 

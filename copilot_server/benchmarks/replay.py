@@ -308,6 +308,9 @@ class ServerBackend(Backend):
         from lsprotocol import types
         from pygls.lsp.client import LanguageClient
 
+        from ..logs import add_traffic_logger
+
+        add_traffic_logger("pygls")  # the client's JSON-RPC traffic follows our log level
         client = LanguageClient("copilot-server-bench", "1")
 
         @client.feature("copilot/status")

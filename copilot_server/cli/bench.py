@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from ..benchmarks.common import table, write_json
 from ..benchmarks.report import compact, headline_rows, publish, render
 from ..benchmarks.run import SUITES, default_corpus, run_bench
 from ..config import Settings
+from ..logs import set_log_level
 
 
 def register_cli(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001
@@ -57,8 +57,7 @@ def register_cli(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN0
 
 def _handle(args: argparse.Namespace, settings: Settings) -> int:
     if not args.log_level:  # the tables, not every JSON-RPC message and completion
-        logging.getLogger("pygls").setLevel(logging.WARNING)
-        logging.getLogger("copilot_server").setLevel(logging.WARNING)
+        set_log_level("warning")
     from ..benchmarks import profile_runs
     from ..engines.models import ModelNotFoundError
 

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 import time
 from importlib import resources
 from pathlib import Path
 
-from lsprotocol import types
-from pygls.lsp.client import LanguageClient
-
 from ..config import Settings
+from ..lsp.client import ServerClient
 
 
 def sample_path() -> Path:
@@ -35,76 +32,28 @@ async def run_demo(path: Path, line: int | None, character: int | None) -> int:
         )
     if character is None:
         character = len(lines[line])
-    client = LanguageClient("copilot-server-demo", "0.1")
-    statuses: list[dict] = []
-
-    @client.feature("copilot/status")
-    def on_status(params) -> None:  # noqa: ANN001 - raw notification payload
-        statuses.append(params)
-
-    @client.feature(types.WINDOW_LOG_MESSAGE)
-    def on_log(params: types.LogMessageParams) -> None:
-        pass  # the server's stderr already shows its log
-
-    await client.start_io(sys.executable, "-m", "copilot_server", "--stdio")
-    caps = types.ClientCapabilities(
-        text_document=types.TextDocumentClientCapabilities(
-            inline_completion=types.InlineCompletionClientCapabilities()
-        )
-    )
-    await client.initialize_async(types.InitializeParams(capabilities=caps, process_id=None))
-    client.initialized(types.InitializedParams())
+    client = ServerClient("copilot-server-demo")
+    await client.start("--stdio")
     uri = path.resolve().as_uri()
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(
-                uri=uri, language_id="python", version=1, text=text
-            )
-        )
-    )
+    client.open(uri, "python", text)
     print(f"{path}:{line + 1}:{character + 1}")
     print("\n".join(lines[max(0, line - 4) : line + 1]) + "▌")
     started = time.perf_counter()
-    result = await client.text_document_inline_completion_async(
-        types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=types.Position(line=line, character=character),
-            context=types.InlineCompletionContext(
-                trigger_kind=types.InlineCompletionTriggerKind.Invoked
-            ),
-        )
-    )
+    items = await client.inline(uri, line, character, invoked=True)
     first_ms = (time.perf_counter() - started) * 1000
-    items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
     if not items:
-        print("no suggestion; last status:", statuses[-1] if statuses else None)
-        await _stop(client)
+        print("no suggestion; last status:", client.statuses[-1] if client.statuses else None)
+        await client.stop()
         return 1
-    suggestion = items[0].insert_text
-    suggestion = suggestion if isinstance(suggestion, str) else suggestion.value
     print("suggestion ↓ (ghost text after the cursor)")
-    print(lines[line][:character] + suggestion)
+    print(lines[line][:character] + items[0])
     # The same request again: answered from the KV cache / suggestion cache.
     started = time.perf_counter()
-    await client.text_document_inline_completion_async(
-        types.InlineCompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=uri),
-            position=types.Position(line=line, character=character),
-            context=types.InlineCompletionContext(
-                trigger_kind=types.InlineCompletionTriggerKind.Automatic
-            ),
-        )
-    )
+    await client.inline(uri, line, character, invoked=False)
     again_ms = (time.perf_counter() - started) * 1000
     print(f"-- first request {first_ms:.0f} ms (includes model load), repeated {again_ms:.0f} ms")
-    await _stop(client)
-    return 0
-
-
-async def _stop(client: LanguageClient) -> None:
-    await client.shutdown_async(None)
-    client.exit(None)
     await client.stop()
+    return 0
 
 
 def register_cli(sub: argparse._SubParsersAction, common) -> None:  # noqa: ANN001

@@ -45,7 +45,8 @@ class NotebookCells:
 
 
 def _plain(value: Any) -> Any:
-    """pygls hands unknown notifications' params over as namedtuples: dicts and lists."""
+    """Params of a notification the LSP library has no type for arrive as namedtuples:
+    read them back as dicts and lists."""
     if hasattr(value, "_asdict"):
         return {k: _plain(v) for k, v in value._asdict().items()}
     if isinstance(value, dict):

@@ -2,7 +2,7 @@
 
 The store holds exactly the editor's text: changes are applied with our own line index
 (LSP ends lines at LF, CRLF and CR only; a column past a line's end means the line's end,
-a line past the document's end means its end), never with pygls's copy of the document."""
+a line past the document's end means its end), never with the LSP library's copy of the document."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from ..documents.positions import PositionError, index_to_column
 from ..next_edit.service import NextEditRequest, NextEditResult
+from .convert import plain
 
 if TYPE_CHECKING:
     from .server import CopilotServer
@@ -48,17 +49,6 @@ def from_copilot_client(data: Any) -> dict[str, Any] | None:
     nes = data.get("nextEditSuggestions")
     enabled = nes.get("enabled") if isinstance(nes, dict) else None
     return {"nextEdit": {"enabled": enabled}} if isinstance(enabled, bool) else {}
-
-
-def plain(value: Any) -> Any:
-    """pygls' namedtuples (and lists of them) as dicts and lists."""
-    if hasattr(value, "_asdict"):
-        return {k: plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
 
 
 def read_params(params: Any) -> tuple[str, int | None, int, int]:
