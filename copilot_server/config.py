@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -318,3 +320,100 @@ def load_settings(
         env.setdefault("model", {})["threads"] = os.environ["COPILOT_SERVER_THREADS"]
     settings = settings.merged(env)
     return settings.merged(cli_overrides)
+
+
+@dataclass(frozen=True)
+class SettingsChange:
+    """What one `SettingsStore.apply` did: the settings before and after (equal when it
+    failed), the error that kept the old ones, and the warning about user-only keys a
+    project tried to set (each key is warned about once)."""
+
+    old: Settings
+    new: Settings
+    error: str | None = None
+    refused: str | None = None
+
+    @property
+    def model_changed(self) -> bool:
+        return self.new.model != self.old.model or self.new.engine != self.old.engine
+
+    @property
+    def enabled_changed(self) -> bool:
+        return self.new.completion.enabled != self.old.completion.enabled
+
+
+class SettingsStore:
+    """The one place the running settings live; every service reads `current`.
+
+    Layers, lowest first: the base (defaults < config file < environment < CLI), then the
+    client's layers. Each client layer replaces its own previous value, so a setting the
+    user removes falls back to the layer below (config file, defaults), not to a stale
+    value. "workspace" is the project's layer: it cannot set `USER_ONLY_KEYS`."""
+
+    LAYERS = ("initializationOptions", "workspace", "runtime")
+    PROJECT_SOURCES = ("workspace/configuration", "didChangeConfiguration")
+
+    def __init__(self, base: Settings | None = None) -> None:
+        self._base = base or Settings()
+        self._current = self._base
+        self._layers: dict[str, Any] = {}
+        self._refused_keys: set[str] = set()  # user-only keys a project tried (warned once)
+        self._listeners: list[Callable[[SettingsChange], None]] = []
+
+    @classmethod
+    def of(cls, settings: Settings | SettingsStore | None) -> SettingsStore:
+        """A store as given, or a fixed one around plain settings (tests, CLI, bench)."""
+        return settings if isinstance(settings, SettingsStore) else cls(settings)
+
+    @property
+    def current(self) -> Settings:
+        return self._current
+
+    def subscribe(self, listener: Callable[[SettingsChange], None]) -> None:
+        """`listener(change)` after every successful `apply`."""
+        self._listeners.append(listener)
+
+    def apply(self, overrides: Any, source: str, *, merge: bool = False) -> SettingsChange:
+        """Validate and apply one layer; on error keep the previous settings (the change's
+        `error` says why). `merge` adds to the layer instead of replacing it."""
+        layer = "workspace" if source in self.PROJECT_SOURCES else source
+        layer = layer if layer in self.LAYERS else "runtime"
+        refused = None
+        if layer == "workspace":
+            overrides, refused = self._without_user_only(overrides, source)
+        elif merge:
+            overrides = merge_overrides(self._layers.get(layer) or {}, overrides or {})
+        layers = {**self._layers, layer: overrides or {}}
+        old = self._current
+        try:
+            new = self._base
+            for name in self.LAYERS:
+                new = new.merged(layers.get(name))
+        except SettingsError as exc:
+            error = f"copilot-server: {exc} (from {source}); previous settings kept."
+            return SettingsChange(old, old, error=error, refused=refused)
+        self._layers = layers
+        self._current = new
+        change = SettingsChange(old, new, refused=refused)
+        for listener in self._listeners:
+            listener(change)
+        return change
+
+    def _without_user_only(self, overrides: Any, source: str) -> tuple[Any, str | None]:
+        """The project's layer less the user-only keys, and one warning for the keys it
+        tried to change that were not warned about before (a key that repeats the user's
+        own value is not a problem)."""
+        try:
+            user = self._base.merged(self._layers.get("initializationOptions"))
+        except SettingsError:
+            user = self._base
+        kept, refused = project_overrides(overrides, user)
+        if not any(key not in self._refused_keys for key in refused):
+            return kept, None
+        self._refused_keys.update(refused)
+        return kept, (
+            f"copilot-server: ignored {', '.join(refused)} from the project's settings "
+            f"({source}). Where code and API keys go and which model runs are set only by "
+            "you: user settings (initializationOptions), the config file, the environment "
+            "or the command line."
+        )

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..config import Settings
+from ..config import Settings, SettingsStore
 from ..context import Context
 from ..context.windows import default_context_builder
 from ..engines.base import Engine, Generation, background_work
@@ -109,11 +109,11 @@ class _Shown:
 class CompletionService:
     def __init__(
         self,
-        settings: Settings,
+        settings: Settings | SettingsStore,
         loader: EngineLoader,
         context_builder: ContextBuilder = default_context_builder,
     ) -> None:
-        self.settings = settings
+        self._store = SettingsStore.of(settings)
         self.loader = loader
         self.context_builder = context_builder
         self.metrics = Metrics()
@@ -132,6 +132,11 @@ class CompletionService:
         self._server_ms: deque[float] = deque(maxlen=SERVER_MS_WINDOW)
 
     # -- public ------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        """The current settings (the store's: a change applies from the next request)."""
+        return self._store.current
 
     async def complete(self, request: CompletionRequest) -> CompletionResult:
         started = time.perf_counter()

@@ -28,7 +28,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,12 +90,15 @@ class WorkspaceIndex:
     def __init__(
         self,
         folders: Iterable[str | Path] = (),
-        settings: ContextSettings | None = None,
+        settings: ContextSettings | Callable[[], ContextSettings] | None = None,
         *,
         include_secrets: bool = False,
         use_process: bool = True,
     ) -> None:
-        self.settings = settings or ContextSettings()
+        # Fixed settings, or where to read the current ones (the server's settings store:
+        # a change applies from the next batch of files).
+        fixed = settings or ContextSettings()
+        self._settings = fixed if callable(fixed) else (lambda: fixed)
         self.include_secrets = include_secrets
         self.use_process = use_process
         self._lock = threading.RLock()
@@ -117,6 +120,10 @@ class WorkspaceIndex:
         self.set_folders(folders)
 
     # -- configuration -----------------------------------------------------------------
+
+    @property
+    def settings(self) -> ContextSettings:
+        return self._settings()
 
     def set_folders(self, folders: Iterable[str | Path]) -> None:
         resolved: list[Path] = []

@@ -15,7 +15,7 @@ from pygls.exceptions import JsonRpcInvalidRequest
 from .. import __version__
 from ..completion import Superseded
 from ..completion.service import CompletionService
-from ..config import CONFIG_SECTION, Settings, SettingsError, merge_overrides, project_overrides
+from ..config import CONFIG_SECTION, Settings, SettingsChange, SettingsStore
 from ..context.engine import ContextEngine
 from ..context.index import WorkspaceIndex
 from ..context.notebooks import NOTEBOOK_CONTEXT, NotebookContexts
@@ -68,10 +68,8 @@ ServerCapabilitiesBuilder.choose_position_encoding = classmethod(  # type: ignor
 class CopilotServer(HardenedLanguageServer):
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__("copilot-server", __version__)
-        self.settings = settings or Settings()
-        self._base_settings = self.settings  # defaults < config file < env < CLI
-        self._layers: dict[str, Any] = {}
-        self._refused_keys: set[str] = set()  # user-only keys a project tried (warned once)
+        # The running settings: every service reads the store, so a change reaches them all.
+        self.store = SettingsStore(settings or Settings())
         self.initialize_received = False
         # The process's exit code (cli.serve): 0 only after `shutdown` (LSP: `exit` without
         # it is an error). pygls's own sys.exit on `exit` is swallowed by its read loop.
@@ -79,29 +77,28 @@ class CopilotServer(HardenedLanguageServer):
         self.documents = DocumentStore()
         self.loader = EngineLoader(self.settings, measure_profile=True)
         # Workspace definitions for the context engine; started on `initialized`.
-        self.index = WorkspaceIndex(settings=self.settings.context)
+        self.index = WorkspaceIndex(settings=lambda: self.store.current.context)
         self.context = ContextEngine(self.documents, self.index)
         # A notebook cell's other cells (copilot/notebookContext) join its context.
         self.notebooks = NotebookContexts()
         self.completions = CompletionService(
-            self.settings, self.loader, context_builder=self.notebooks.wrap(self.context)
+            self.store, self.loader, context_builder=self.notebooks.wrap(self.context)
         )
         # Next edit suggestions share the model worker (completions keep priority).
         self.next_edits = NextEditService(
-            lambda: self.settings,
+            lambda: self.store.current,
             lambda: self.loader.engine,
             self.completions.run_on_model,
             context_builder=self.context,
         )
         self.status = StatusReporter(self)
         self.loader.add_listener(self.status.engine_state_changed)
+        self.store.subscribe(self._settings_changed)
         self.extensions: dict[str, Any] = {}  # context engine, actions: attached by features
 
-    # Client layers, lowest first; each replaces its own previous value, so a setting the
-    # user removes falls back to the layer below (config file, defaults), not to a stale value.
-    # "workspace" is the project's layer: it cannot set config.USER_ONLY_KEYS.
-    LAYERS = ("initializationOptions", "workspace", "runtime")
-    PROJECT_SOURCES = ("workspace/configuration", "didChangeConfiguration")
+    @property
+    def settings(self) -> Settings:
+        return self.store.current
 
     def apply_settings(
         self,
@@ -111,61 +108,30 @@ class CopilotServer(HardenedLanguageServer):
         merge: bool = False,
         reload_model: bool = False,
     ) -> bool:
-        """Validate and apply one layer; on error keep the previous settings and tell the user.
-        `merge` adds to the layer instead of replacing it; `reload_model` loads the model
-        again even when its settings are unchanged (the file was fixed on disk)."""
-        layer = "workspace" if source in self.PROJECT_SOURCES else source
-        layer = layer if layer in self.LAYERS else "runtime"
-        if layer == "workspace":
-            overrides = self._without_user_only(overrides, source)
-        elif merge:
-            overrides = merge_overrides(self._layers.get(layer) or {}, overrides or {})
-        layers = {**self._layers, layer: overrides or {}}
-        try:
-            new = self._base_settings
-            for name in self.LAYERS:
-                new = new.merged(layers.get(name))
-        except SettingsError as exc:
-            message = f"copilot-server: {exc} (from {source}); previous settings kept."
-            log.warning(message)
-            self.window_show_message(
-                types.ShowMessageParams(type=types.MessageType.Error, message=message)
-            )
+        """Apply one layer (see SettingsStore); on error keep the previous settings and tell
+        the user. `reload_model` loads the model again even when its settings are unchanged
+        (the file was fixed on disk)."""
+        change = self.store.apply(overrides, source, merge=merge)
+        for message, level in (
+            (change.refused, types.MessageType.Warning),
+            (change.error, types.MessageType.Error),
+        ):
+            if message:
+                log.warning("%s", message)
+                self.window_show_message(types.ShowMessageParams(type=level, message=message))
+        if change.error:
             return False
-        self._layers = layers
-        model_changed = new.model != self.settings.model or new.engine != self.settings.engine
-        enabled_changed = new.completion.enabled != self.settings.completion.enabled
-        self.settings = new
-        self.completions.settings = new
-        set_log_level(new.log_level)
         # Also after a failed load (no engine): fixing model.path must load the model.
-        if (model_changed or reload_model) and self.loader.started:
-            self.loader.reload(new)
-        if enabled_changed:
-            self.status.publish()
+        if reload_model and not change.model_changed and self.loader.started:
+            self.loader.reload(change.new)
         return True
 
-    def _without_user_only(self, overrides: Any, source: str) -> Any:
-        """The project's layer less the user-only keys; one warning per key that it tried to
-        change (a key that repeats the user's own value is not a problem)."""
-        try:
-            user = self._base_settings.merged(self._layers.get("initializationOptions"))
-        except SettingsError:
-            user = self._base_settings
-        kept, refused = project_overrides(overrides, user)
-        if any(key not in self._refused_keys for key in refused):
-            self._refused_keys.update(refused)
-            message = (
-                f"copilot-server: ignored {', '.join(refused)} from the project's settings "
-                f"({source}). Where code and API keys go and which model runs are set only by "
-                "you: user settings (initializationOptions), the config file, the environment "
-                "or the command line."
-            )
-            log.warning("%s", message)
-            self.window_show_message(
-                types.ShowMessageParams(type=types.MessageType.Warning, message=message)
-            )
-        return kept
+    def _settings_changed(self, change: SettingsChange) -> None:
+        set_log_level(change.new.log_level)
+        if change.model_changed and self.loader.started:
+            self.loader.reload(change.new)
+        if change.enabled_changed:
+            self.status.publish()
 
 
 def create_server(settings: Settings | None = None) -> CopilotServer:
@@ -220,7 +186,6 @@ def _register(server: CopilotServer) -> None:
         ls.loader.add_listener(lambda state: _prepare_when_ready(ls, loop, state))
         await ls.status.begin_loading_progress()
         await _pull_configuration(ls)
-        ls.index.settings = ls.settings.context
         ls.index.start(workspace_folders(ls.workspace))  # background: returns at once
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
