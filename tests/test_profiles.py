@@ -187,7 +187,7 @@ def test_the_language_server_measures_for_auto_and_one_shot_commands_do_not():
     from copilot_server.engines.loader import EngineLoader
     from copilot_server.lsp.server import create_server
 
-    assert create_server(Settings()).loader._measure_profile
+    assert create_server(Settings()).app.loader._measure_profile
     assert not EngineLoader(Settings())._measure_profile
 
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from ..completion import CompletionRequest, CompletionResult
+from ..config import Settings
 from ..context.secrets import kept_from_model_server
+from ..documents import DocumentStore
 from ..documents.positions import Encoding, PositionError, index_to_column, split_lines
-
-if TYPE_CHECKING:
-    from .server import CopilotServer
 
 
 def workspace_folders(workspace: Any) -> list[str]:
@@ -29,15 +28,6 @@ def workspace_folders(workspace: Any) -> list[str]:
     if not paths and root:
         paths.append(root)
     return paths
-
-
-_ENCODINGS: dict[str, Encoding] = {"utf-8": "utf-8", "utf-16": "utf-16", "utf-32": "utf-32"}
-
-
-def encoding_of(ls: CopilotServer) -> Encoding:
-    kind = ls.workspace.position_encoding or "utf-16"
-    # An enum member: str() gives "PositionEncodingKind.Utf8", its value "utf-8".
-    return _ENCODINGS.get(str(getattr(kind, "value", kind)), "utf-16")
 
 
 def plain(value: Any) -> Any:
@@ -71,12 +61,12 @@ def int_arg(data: dict[str, Any], key: str, default: int | None = 0) -> int:
     return value
 
 
-def document_snapshot(ls: CopilotServer, args: tuple[Any, ...]) -> dict[str, Any]:
+def document_snapshot(documents: DocumentStore, args: tuple[Any, ...]) -> dict[str, Any]:
     """`copilot.debugDocument [{uri}]`: the server's copy of an open document, exactly as
     held (the fuzz suite compares it with the editor's text)."""
     info = args[0] if args else None
     uri = info.get("uri") if isinstance(info, dict) else None
-    doc = ls.documents.get(uri) if isinstance(uri, str) else None
+    doc = documents.get(uri) if isinstance(uri, str) else None
     if doc is None:
         raise JsonRpcInvalidParams(f"document {repr(uri)[:200]} is not open")
     return {"uri": doc.uri, "version": doc.version, "text": doc.source}
@@ -99,29 +89,31 @@ def content_changes(changes: Any) -> list[tuple[tuple[int, int, int, int] | None
 
 
 def completion_request_from_params(
-    ls: CopilotServer, params: types.InlineCompletionParams | types.CompletionParams
+    params: types.InlineCompletionParams | types.CompletionParams,
+    documents: DocumentStore,
+    settings: Settings,
+    encoding: Encoding,
 ) -> CompletionRequest | None:
     """None when there is nothing to do (disabled, unknown document, binary file);
     a JSON-RPC InvalidParams error when the position is not in the document."""
-    if not ls.settings.completion.enabled:
+    if not settings.completion.enabled:
         return None
     uri = params.text_document.uri
-    doc = ls.documents.get(uri)
+    doc = documents.get(uri)
     if doc is None:
         raise JsonRpcInvalidParams(f"document {uri} is not open (send textDocument/didOpen first)")
-    if doc.language_id in ls.settings.completion.disabled_languages:
+    if doc.language_id in settings.completion.disabled_languages:
         return None
     if doc.too_large or doc.looks_binary:
         return None
-    if kept_from_model_server(doc.path, ls.settings):
+    if kept_from_model_server(doc.path, settings):
         return None  # a .env-like file's text would leave the machine
-    encoding = encoding_of(ls)
     pos = params.position
     try:
         offset = doc.offset_at(pos.line, pos.character, encoding, strict=True)
     except PositionError as exc:
         raise JsonRpcInvalidParams(f"position {pos.line}:{pos.character}: {exc}") from None
-    if _line_length(doc.text, offset) > ls.settings.completion.max_line_chars:
+    if _line_length(doc.text, offset) > settings.completion.max_line_chars:
         return None  # minified code or data: seconds of tokenizing per keystroke
     invoked = False
     selected_text = None
@@ -145,7 +137,7 @@ def completion_request_from_params(
         selected_text=selected_text,
         replace_start=replace_start,
         # An explicit request (a key) gets suggestions to cycle through; typing gets one.
-        alternatives=ls.settings.completion.alternatives if invoked else 1,
+        alternatives=settings.completion.alternatives if invoked else 1,
     )
 
 
@@ -166,11 +158,11 @@ def _accept_command(
 
 
 def inline_items(
-    ls: CopilotServer,
     params: types.InlineCompletionParams,
     request: CompletionRequest,
     result: CompletionResult,
     accept_command: str,
+    encoding: Encoding,
 ) -> list[types.InlineCompletionItem]:
     if not result.text.strip():
         return []
@@ -179,7 +171,7 @@ def inline_items(
     if request.selected_text is not None and request.replace_start is not None:
         # Include the selected completion item's text so the ghost text extends it.
         typed = request.text[request.replace_start : request.offset]
-        start = _position_for(request.text, request.replace_start, encoding_of(ls))
+        start = _position_for(request.text, request.replace_start, encoding)
     return [
         types.InlineCompletionItem(
             insert_text=typed + text,
@@ -191,7 +183,6 @@ def inline_items(
 
 
 def plain_completion_items(
-    ls: CopilotServer,
     params: types.CompletionParams,
     request: CompletionRequest,
     result: CompletionResult,

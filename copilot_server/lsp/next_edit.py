@@ -16,16 +16,14 @@ into plain values here and checked, and a malformed request gets InvalidParams.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pygls.exceptions import JsonRpcInvalidParams
 
-from ..documents.positions import PositionError, index_to_column
-from ..next_edit.service import NextEditRequest, NextEditResult
+from ..documents import DocumentStore
+from ..documents.positions import Encoding, PositionError, index_to_column
+from ..next_edit.service import NextEditRequest, NextEditResult, NextEditService
 from .convert import plain
-
-if TYPE_CHECKING:
-    from .server import CopilotServer
 
 INLINE_EDIT = "textDocument/copilotInlineEdit"
 DID_FOCUS = "textDocument/didFocus"
@@ -72,18 +70,17 @@ def read_params(params: Any) -> tuple[str, int | None, int, int]:
     return doc["uri"], version, line, character
 
 
-async def inline_edit(ls: CopilotServer, params: Any) -> dict[str, Any]:
-    from .convert import encoding_of
-
+async def inline_edit(
+    next_edits: NextEditService, documents: DocumentStore, encoding: Encoding, params: Any
+) -> dict[str, Any]:
     uri, version, line, character = read_params(params)
-    doc = ls.documents.get(uri)
+    doc = documents.get(uri)
     if doc is None:
         raise JsonRpcInvalidParams(f"document {uri} is not open (send textDocument/didOpen first)")
     if version is not None and version != doc.version:
         return {"edits": []}  # the client's buffer is not the one we have: no stale edit
     if doc.too_large or doc.looks_binary:
         return {"edits": []}
-    encoding = encoding_of(ls)
     try:
         cursor = doc.offset_at(line, character, encoding, strict=True)
     except PositionError as exc:
@@ -96,8 +93,8 @@ async def inline_edit(ls: CopilotServer, params: Any) -> dict[str, Any]:
         cursor=cursor,
         version=doc.version,
     )
-    result = await ls.next_edits.suggest(request)
-    current = ls.documents.get(uri)
+    result = await next_edits.suggest(request)
+    current = documents.get(uri)
     if result.edit is None or current is None or current.version != request.version:
         return {"edits": []}  # nothing, or the document moved on while the model wrote
     return {"edits": [edit_item(request, result, encoding)]}
@@ -129,18 +126,18 @@ def position(text: str, offset: int, encoding: str) -> dict[str, int]:
     return {"line": line, "character": column}
 
 
-def accepted(ls: CopilotServer, args: tuple[Any, ...]) -> None:
-    ls.next_edits.record_accepted()
+def accepted(next_edits: NextEditService, args: tuple[Any, ...]) -> None:
+    next_edits.record_accepted()
 
 
-def did_focus(ls: CopilotServer, params: Any) -> None:
+def did_focus(next_edits: NextEditService, params: Any) -> None:
     """Which document the user looks at; Copilot uses it to rank context. Ours follows the
     open documents already, so it is accepted and noted."""
     raw = plain(params)
     uri = raw.get("textDocument", {}).get("uri") if isinstance(raw, dict) else None
     if isinstance(uri, str):
-        ls.next_edits.focused = uri
+        next_edits.focused = uri
 
 
-def did_show(ls: CopilotServer, params: Any) -> None:
-    ls.next_edits.metrics.shown += 1
+def did_show(next_edits: NextEditService, params: Any) -> None:
+    next_edits.metrics.shown += 1

@@ -13,23 +13,19 @@ from pygls.capabilities import ServerCapabilitiesBuilder
 from pygls.exceptions import JsonRpcInvalidRequest
 
 from .. import __version__
+from ..app import build_app
 from ..completion import Superseded
-from ..completion.service import CompletionService
-from ..config import CONFIG_SECTION, Settings, SettingsChange, SettingsStore
-from ..context.engine import ContextEngine
-from ..context.index import WorkspaceIndex
-from ..context.notebooks import NOTEBOOK_CONTEXT, NotebookContexts
-from ..documents import DocumentStore
+from ..config import CONFIG_SECTION, Settings, SettingsChange
+from ..context.notebooks import NOTEBOOK_CONTEXT
 from ..engines.loader import EngineLoader, EngineState
-from ..logs import set_log_level
-from ..next_edit import NextEditService
+from ..ports import MessageLevel
 from . import code_actions as actions
 from . import next_edit as next_edit_lsp
+from .client_port import PyglsClientPort
 from .convert import (
     completion_request_from_params,
     content_changes,
     document_snapshot,
-    encoding_of,
     inline_items,
     int_arg,
     plain_completion_items,
@@ -66,39 +62,21 @@ ServerCapabilitiesBuilder.choose_position_encoding = classmethod(  # type: ignor
 
 
 class CopilotServer(HardenedLanguageServer):
+    """pygls's server around the app's services (app.py): the handlers below convert LSP
+    values, call a service, and convert its answer; the client port sends what the
+    services have to say to the editor."""
+
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__("copilot-server", __version__)
-        # The running settings: every service reads the store, so a change reaches them all.
-        self.store = SettingsStore(settings or Settings())
         self.initialize_received = False
         # The process's exit code (cli.serve): 0 only after `shutdown` (LSP: `exit` without
         # it is an error). pygls's own sys.exit on `exit` is swallowed by its read loop.
         self.exit_code = 1
-        self.documents = DocumentStore()
-        self.loader = EngineLoader(self.settings, measure_profile=True)
-        # Workspace definitions for the context engine; started on `initialized`.
-        self.index = WorkspaceIndex(settings=lambda: self.store.current.context)
-        self.context = ContextEngine(self.documents, self.index)
-        # A notebook cell's other cells (copilot/notebookContext) join its context.
-        self.notebooks = NotebookContexts()
-        self.completions = CompletionService(
-            self.store, self.loader, context_builder=self.notebooks.wrap(self.context)
-        )
-        # Next edit suggestions share the model worker (completions keep priority).
-        self.next_edits = NextEditService(
-            lambda: self.store.current,
-            lambda: self.loader.engine,
-            self.completions.run_on_model,
-            context_builder=self.context,
-        )
-        self.status = StatusReporter(self)
-        self.loader.add_listener(self.status.engine_state_changed)
-        self.store.subscribe(self._settings_changed)
-        self.extensions: dict[str, Any] = {}  # context engine, actions: attached by features
-
-    @property
-    def settings(self) -> Settings:
-        return self.store.current
+        self.app = build_app(settings, measure_profile=True)
+        self.port = PyglsClientPort(self)
+        self.status = StatusReporter(self.app, self.port, busy=self.app.busy)
+        self.app.loader.add_listener(self.status.engine_state_changed)
+        self.app.store.subscribe(self._settings_changed)
 
     def apply_settings(
         self,
@@ -111,25 +89,23 @@ class CopilotServer(HardenedLanguageServer):
         """Apply one layer (see SettingsStore); on error keep the previous settings and tell
         the user. `reload_model` loads the model again even when its settings are unchanged
         (the file was fixed on disk)."""
-        change = self.store.apply(overrides, source, merge=merge)
+        change = self.app.store.apply(overrides, source, merge=merge)
         for message, level in (
-            (change.refused, types.MessageType.Warning),
-            (change.error, types.MessageType.Error),
+            (change.refused, MessageLevel.WARNING),
+            (change.error, MessageLevel.ERROR),
         ):
             if message:
                 log.warning("%s", message)
-                self.window_show_message(types.ShowMessageParams(type=level, message=message))
+                self.port.show_message(level, message)
         if change.error:
             return False
+        loader = self.app.loader
         # Also after a failed load (no engine): fixing model.path must load the model.
-        if reload_model and not change.model_changed and self.loader.started:
-            self.loader.reload(change.new)
+        if reload_model and not change.model_changed and loader.started:
+            loader.reload(change.new)
         return True
 
     def _settings_changed(self, change: SettingsChange) -> None:
-        set_log_level(change.new.log_level)
-        if change.model_changed and self.loader.started:
-            self.loader.reload(change.new)
         if change.enabled_changed:
             self.status.publish()
 
@@ -149,8 +125,8 @@ def _prepare_when_ready(
         return
 
     def prepare_open_documents() -> None:
-        for doc in ls.documents.all():
-            ls.context.prepare_soon(doc.uri, ls.loader.engine)
+        for doc in ls.app.documents.all():
+            ls.app.context.prepare_soon(doc.uri, ls.app.loader.engine)
 
     loop.call_soon_threadsafe(prepare_open_documents)
 
@@ -177,27 +153,27 @@ def _register(server: CopilotServer) -> None:
     def initialize(ls: CopilotServer, params: types.InitializeParams) -> None:
         if params.initialization_options:
             ls.apply_settings(_section(params.initialization_options), "initializationOptions")
-        ls.loader.start(ls.settings)
+        ls.app.loader.start(ls.app.settings)
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: CopilotServer, params: types.InitializedParams) -> None:
         loop = asyncio.get_running_loop()
         ls.status.attach(loop)
-        ls.loader.add_listener(lambda state: _prepare_when_ready(ls, loop, state))
+        ls.app.loader.add_listener(lambda state: _prepare_when_ready(ls, loop, state))
         await ls.status.begin_loading_progress()
         await _pull_configuration(ls)
-        ls.index.start(workspace_folders(ls.workspace))  # background: returns at once
+        ls.app.index.start(workspace_folders(ls.workspace))  # background: returns at once
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
     async def did_change_workspace_folders(
         ls: CopilotServer, params: types.DidChangeWorkspaceFoldersParams
     ) -> None:
         # pygls has already updated ls.workspace; the index follows it.
-        await asyncio.to_thread(ls.index.change_folders, workspace_folders(ls.workspace))
+        await asyncio.to_thread(ls.app.index.change_folders, workspace_folders(ls.workspace))
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: CopilotServer, params: None = None) -> None:
-        ls.index.stop()
+        ls.app.index.stop()
         ls.exit_code = 0  # `exit` after `shutdown`: success (LSP)
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -213,43 +189,47 @@ def _register(server: CopilotServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: CopilotServer, params: types.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
-        ls.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
-        ls.context.prepare_soon(doc.uri, ls.loader.engine)
+        ls.app.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
+        ls.app.context.prepare_soon(doc.uri, ls.app.loader.engine)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CopilotServer, params: types.DidChangeTextDocumentParams) -> None:
         changes = content_changes(params.content_changes)
         uri, version = params.text_document.uri, params.text_document.version
         # The edit history (next edits) sees each change's span before it is applied.
-        pending = ls.next_edits.history.begin(ls.documents.get(uri), changes, encoding_of(ls))
-        ls.documents.change(uri, version, changes, encoding_of(ls))
-        ls.next_edits.history.finish(pending, ls.documents.get(uri), version)
+        documents, history = ls.app.documents, ls.app.next_edits.history
+        encoding = ls.port.features.encoding
+        pending = history.begin(documents.get(uri), changes, encoding)
+        documents.change(uri, version, changes, encoding)
+        history.finish(pending, documents.get(uri), version)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CopilotServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.documents.close(params.text_document.uri)
-        ls.completions.forget_document(params.text_document.uri)
-        ls.next_edits.forget_document(params.text_document.uri)
-        ls.notebooks.forget(params.text_document.uri)
+        ls.app.documents.close(params.text_document.uri)
+        ls.app.completions.forget_document(params.text_document.uri)
+        ls.app.next_edits.forget_document(params.text_document.uri)
+        ls.app.notebooks.forget(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
     async def inline_completion(
         ls: CopilotServer, params: types.InlineCompletionParams
     ) -> types.InlineCompletionList:
         started = time.perf_counter()
-        ls.next_edits.cancel_model()  # a next-edit rewrite yields the model to typing
-        request = completion_request_from_params(ls, params)
+        ls.app.next_edits.cancel_model()  # a next-edit rewrite yields the model to typing
+        request = completion_request_from_params(
+            params, ls.app.documents, ls.app.settings, ls.port.features.encoding
+        )
         if request is None:
             return types.InlineCompletionList(items=[])
         try:
-            with ls.status.busy():
-                result = await ls.completions.complete(request)
+            with ls.app.busy():
+                result = await ls.app.completions.complete(request)
         except Superseded:
             return types.InlineCompletionList(items=[])
-        items = inline_items(ls, params, request, result, ACCEPT_COMMAND)
+        items = inline_items(params, request, result, ACCEPT_COMMAND, ls.port.features.encoding)
         # The handler's own time around the service (position conversion, status, items).
         edge_ms = (time.perf_counter() - started) * 1000 - result.latency_ms
-        ls.completions.note_server_time(result, max(0.0, edge_ms))
+        ls.app.completions.note_server_time(result, max(0.0, edge_ms))
         return types.InlineCompletionList(items=items)
 
     @server.feature(
@@ -260,75 +240,79 @@ def _register(server: CopilotServer) -> None:
         ls: CopilotServer, params: types.CompletionParams
     ) -> types.CompletionList | None:
         # Fallback for clients without inline completion (Helix, older set-ups).
-        if _client_has_inline_completion(ls):
+        if ls.port.features.inline_completion:
             return None
-        request = completion_request_from_params(ls, params)
+        request = completion_request_from_params(
+            params, ls.app.documents, ls.app.settings, ls.port.features.encoding
+        )
         if request is None:
             return None
         try:
-            with ls.status.busy():
-                result = await ls.completions.complete(request)
+            with ls.app.busy():
+                result = await ls.app.completions.complete(request)
         except Superseded:
             return types.CompletionList(is_incomplete=True, items=[])
-        return plain_completion_items(ls, params, request, result, ACCEPT_COMMAND)
+        return plain_completion_items(params, request, result, ACCEPT_COMMAND)
 
     @server.command(ACCEPT_COMMAND)
     def accepted(ls: CopilotServer, *args: Any) -> None:
         # pygls passes each command argument as its own parameter.
         info = args[0] if args else {}
         length = int_arg(info, "length") if isinstance(info, dict) else 0
-        ls.completions.record_accepted(length)
+        ls.app.completions.record_accepted(length)
         log.info("suggestion accepted (%d chars)", length)
 
     @server.command(STATUS_COMMAND)
     def status(ls: CopilotServer, *args: Any) -> dict[str, Any]:
-        return ls.status.snapshot() | {"nextEdits": ls.next_edits.metrics.as_dict()}
+        return ls.status.snapshot() | {"nextEdits": ls.app.next_edits.metrics.as_dict()}
 
     # Next edit suggestions in the shapes of GitHub's copilot-language-server (next_edit/lsp.py).
     @server.feature(next_edit_lsp.INLINE_EDIT)
     async def copilot_inline_edit(ls: CopilotServer, params: Any) -> dict[str, Any]:
-        return await next_edit_lsp.inline_edit(ls, params)
+        return await next_edit_lsp.inline_edit(
+            ls.app.next_edits, ls.app.documents, ls.port.features.encoding, params
+        )
 
     @server.feature(NOTEBOOK_CONTEXT)
     def notebook_context(ls: CopilotServer, params: Any) -> None:
-        ls.notebooks.update(params)
+        ls.app.notebooks.update(params)
 
     @server.feature(next_edit_lsp.DID_FOCUS)
     def did_focus(ls: CopilotServer, params: Any) -> None:
-        next_edit_lsp.did_focus(ls, params)
+        next_edit_lsp.did_focus(ls.app.next_edits, params)
 
     @server.feature(next_edit_lsp.DID_SHOW)
     def did_show_inline_edit(ls: CopilotServer, params: Any) -> None:
-        next_edit_lsp.did_show(ls, params)
+        next_edit_lsp.did_show(ls.app.next_edits, params)
 
     @server.command(next_edit_lsp.ACCEPT_COMMAND)
     def accepted_next_edit(ls: CopilotServer, *args: Any) -> None:
-        next_edit_lsp.accepted(ls, args)
+        next_edit_lsp.accepted(ls.app.next_edits, args)
 
     if os.environ.get(DEBUG_ENV) == "1":
 
         @server.command(DEBUG_DOCUMENT_COMMAND)
         def debug_document(ls: CopilotServer, *args: Any) -> dict[str, Any]:
-            return document_snapshot(ls, args)
+            return document_snapshot(ls.app.documents, args)
 
     @server.feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(code_action_kinds=actions.CODE_ACTION_KINDS, resolve_provider=True),
     )
     def code_action(ls: CopilotServer, params: types.CodeActionParams) -> list[types.CodeAction]:
-        return actions.code_actions(ls, params)
+        return actions.code_actions(ls.app, ls.port, params)
 
     @server.feature(types.CODE_ACTION_RESOLVE)
     async def code_action_resolve(ls: CopilotServer, params: types.CodeAction) -> types.CodeAction:
-        return await actions.resolve_code_action(ls, params)
+        return await actions.resolve_code_action(ls.app, ls.port, params)
 
     @server.command(actions.EXPLAIN_COMMAND)
     async def explain(ls: CopilotServer, *args: Any) -> dict[str, Any]:
-        return await actions.explain_command(ls, args)
+        return await actions.explain_command(ls.app, ls.port, args)
 
     @server.command(actions.FIX_COMMAND)
     async def fix(ls: CopilotServer, *args: Any) -> dict[str, Any]:
-        return await actions.fix_command(ls, args)
+        return await actions.fix_command(ls.app, ls.port, args)
 
     @server.command(RELOAD_MODEL_COMMAND)
     def reload_model(ls: CopilotServer, *args: Any) -> dict[str, Any]:
@@ -336,11 +320,11 @@ def _register(server: CopilotServer) -> None:
         # the user's settings, never the project's); the model loads again even if unchanged.
         settings = _section(args[0]) if args else None
         ok = ls.apply_settings(settings, "initializationOptions", merge=True, reload_model=True)
-        return {"reloading": ok and ls.loader.started, "state": ls.loader.state.state}
+        return {"reloading": ok and ls.app.loader.started, "state": ls.app.loader.state.state}
 
     @server.command(TOGGLE_COMMAND)
     def toggle(ls: CopilotServer, *args: Any) -> dict[str, Any]:
-        enabled = not ls.settings.completion.enabled
+        enabled = not ls.app.settings.completion.enabled
         ls.apply_settings({"completion": {"enabled": enabled}}, "runtime")
         return {"enabled": enabled}
 
@@ -353,14 +337,8 @@ def _section(data: Any) -> Any:
     return data if copilot is None else copilot
 
 
-def _client_has_inline_completion(ls: CopilotServer) -> bool:
-    caps = ls.client_capabilities.text_document
-    return bool(caps and caps.inline_completion is not None)
-
-
 async def _pull_configuration(ls: CopilotServer) -> None:
-    workspace_caps = ls.client_capabilities.workspace
-    if not (workspace_caps and workspace_caps.configuration):
+    if not ls.port.features.configuration:
         return
     try:
         result = await asyncio.wait_for(
