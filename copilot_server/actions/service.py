@@ -14,9 +14,8 @@ from typing import Any
 from ..completion.types import ContextBuilder
 from ..config import Settings
 from ..documents import Document
-from ..engines.base import Engine
+from ..engines.base import Engine, EngineUnavailable
 from ..engines.loader import EngineLoader
-from ..engines.remote import RemoteEngineError
 from .explain import Explanation, compute_explanation, context_snippets
 from .fix import FixOutcome, compute_fix
 from .progress import TokenCallback
@@ -71,7 +70,7 @@ class ActionService:
                 except asyncio.CancelledError:
                     cancel.set()  # $/cancelRequest: stop the decode loop at the next token
                     raise
-                except RemoteEngineError as exc:  # a model server that is down or failing
+                except EngineUnavailable as exc:  # a model server that is down or failing
                     raise ModelUnavailable(str(exc)) from None
 
     async def fix(

@@ -20,9 +20,14 @@ from typing import Any
 from ..config import Settings, SettingsStore
 from ..context import Context
 from ..context.windows import default_context_builder
-from ..engines.base import Engine, Generation, background_work
+from ..engines.base import (
+    Engine,
+    EngineUnavailable,
+    Generation,
+    background_work,
+    capabilities_of,
+)
 from ..engines.loader import EngineLoader
-from ..engines.remote import RemoteEngine, RemoteEngineError
 from ..priority import lower_thread_priority
 from ..prompts import Prompt, build_fim_prompt
 from ..prompts.healing import vocabulary_for
@@ -177,7 +182,7 @@ class CompletionService:
                 return CompletionResult("", "none", _ms(started), message=state.message)
             if cancel.is_set():
                 raise Superseded
-            if isinstance(engine, RemoteEngine):
+            if capabilities_of(engine).tokenizes_remotely:
                 engine.ensure_ready()  # a model server that is away fails here, with a reason
             context = self.context_builder(request, engine, self.settings)
             cursor_line = request.text.count("\n", 0, request.offset)
@@ -242,7 +247,7 @@ class CompletionService:
                 result.latency_ms,
             )
             return result
-        except RemoteEngineError as exc:
+        except EngineUnavailable as exc:
             # A model server that is down, slow or failing: no suggestion; the status says why.
             self.metrics.empty += 1
             return CompletionResult("", "none", _ms(started), message=str(exc))
@@ -403,10 +408,10 @@ class CompletionService:
             self.metrics.tokens_generated_cancelled += generation.tokens_generated
         started = time.perf_counter()
         text = trimmer.finish(healed(generation.text, heal))
-        generation.__dict__["trim_ms"] = _ms(started)
-        generation.__dict__["stop_ms"] = stop_ms
+        generation.trim_ms = _ms(started)
+        generation.stop_ms = stop_ms
         if early is not None:
-            generation.__dict__["queued_ms"] = (early.begun - early.submitted) * 1000
+            generation.queued_ms = (early.begun - early.submitted) * 1000
         return generation, text
 
     def _answer_early(
@@ -614,8 +619,8 @@ def _as_background(fn: Callable[[], Any]) -> Any:
 def _model_ms(generation: Generation) -> float:
     """Time inside llama.cpp: the engine's prompt + decode time less our stop rules, which
     run between tokens; queueing behind another generation is neither model nor server."""
-    stop = float(generation.__dict__.get("stop_ms", 0.0))
-    queued = float(generation.__dict__.get("queued_ms", 0.0))
+    stop = generation.stop_ms
+    queued = generation.queued_ms
     return generation.prompt_ms + generation.generation_ms - stop + queued
 
 

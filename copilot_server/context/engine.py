@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import ContextSettings, Settings
 from ..documents.store import MAX_PARSE_CHARS
-from ..engines.remote import RemoteEngine
+from ..engines.base import capabilities_of
 from ..engines.tokens import CachedTokenCounter
 from ..priority import lower_thread_priority
 from ..syntax import Outline, SyntaxTree, find_imports, scope_chain
@@ -499,7 +499,7 @@ class ContextEngine:
             with self._lock:
                 self._outline(uri, doc.syntax)
             self.stats.prepared += 1
-        if engine is not None and not isinstance(engine, RemoteEngine):
+        if engine is not None and not capabilities_of(engine).tokenizes_remotely:
             text = doc.text
             if text.count("\n") <= COUNT_AHEAD_LINES:
                 self._count_ahead().submit(self._count_lines, text, engine)

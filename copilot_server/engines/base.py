@@ -6,7 +6,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 # Called with the whole text generated so far; returns True when the suggestion is whole.
 StopCheck = Callable[[str], bool]
@@ -57,6 +57,10 @@ class Generation:
     stop_reason: str  # "eos" | "stopped" | "max_tokens" | "cancelled" | "context_full"
     prompt_ms: float
     generation_ms: float
+    # Set by the completion service around the engine's call (metrics, bench):
+    stop_ms: float = 0.0  # the trimmer's stop checks, inside generation_ms
+    trim_ms: float = 0.0  # cleaning the text after the last token
+    queued_ms: float = 0.0  # waiting for the model thread
 
     @property
     def total_ms(self) -> float:
@@ -85,6 +89,38 @@ def in_background_work() -> bool:
 
 class CancelledGeneration(Exception):
     """Raised when a generation's cancel flag was set before it produced a result."""
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine cannot answer now (a model server or the engine host is down or
+    failing); the message says what to check. Code above engines/ catches this, never a
+    concrete engine's error."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do beyond the Engine protocol, read by `capabilities_of`."""
+
+    # tokenize() is a round trip to a server: the engine may need `ensure_ready()` first,
+    # and counting tokens ahead of time costs a request per line.
+    tokenizes_remotely: bool = False
+    last_error: str | None = None  # why its last call failed, while it is failing
+
+
+def capabilities_of(engine: object) -> Capabilities:
+    """The one reader of an engine's optional attributes (engines and test stand-ins that
+    lack one get the default)."""
+    return Capabilities(
+        tokenizes_remotely=bool(getattr(engine, "tokenizes_remotely", False)),
+        last_error=getattr(engine, "error", None),
+    )
+
+
+def describe(engine: object) -> dict[str, Any] | None:
+    """Extra status of an engine that has one (the shared engine's host: a round trip, so
+    only for the status command); None for the others."""
+    host_status = getattr(engine, "host_status", None)
+    return host_status() if host_status is not None else None
 
 
 class Engine(Protocol):

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from ..app import Busy
 from ..config import Settings
+from ..engines.base import capabilities_of, describe
 from ..engines.loader import EngineLoader, EngineState
 from ..ports import ClientPort, MessageLevel, Progress
 
@@ -66,8 +67,9 @@ class StatusReporter:
             return engine_state
         if not self._sources.settings.completion.enabled:
             return "disabled"
-        if getattr(self._sources.loader.engine, "error", None):
-            return "error"  # a remote model server that failed its last call
+        engine = self._sources.loader.engine
+        if engine is not None and capabilities_of(engine).last_error:
+            return "error"  # a model server (or the engine host) that failed its last call
         return "busy" if self._busy.count else "ready"
 
     def snapshot(self, host: bool = True) -> dict[str, Any]:
@@ -77,11 +79,10 @@ class StatusReporter:
         info = engine.info if engine is not None else None
         # The shared engine's host (pid, model, clients, uptime, memory): one round trip,
         # so only for the copilot.status command, not for every status notification.
-        host_status = getattr(engine, "host_status", None) if host else None
-        extra = {"host": host_status()} if host_status is not None else {}
-        return extra | {
+        extra = describe(engine) if host and engine is not None else None
+        return ({"host": extra} if extra is not None else {}) | {
             "state": self.state(),
-            "message": getattr(engine, "error", None) or loader.state.message,
+            "message": capabilities_of(engine).last_error or loader.state.message,
             "model": info.path if info else None,
             "modelName": info.name if info else None,
             "gpuLayers": info.n_gpu_layers if info else 0,

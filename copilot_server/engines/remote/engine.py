@@ -92,6 +92,8 @@ class _InfillLayout:
 
 
 class RemoteEngine:
+    # Its tokenizer may be the server's: see Capabilities.tokenizes_remotely.
+    tokenizes_remotely = True
     """The Engine protocol over HTTP to llama-server or an OpenAI-compatible server."""
 
     # No token-by-token control of sampling: prompts keep a word cut by the cursor in the

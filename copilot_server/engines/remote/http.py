@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..base import EngineUnavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -37,7 +39,7 @@ CANCEL_POLL_S = 0.05
 RETRY_STATUSES = frozenset({502, 503, 504})
 
 
-class RemoteEngineError(RuntimeError):
+class RemoteEngineError(EngineUnavailable):
     """The model server could not answer; the message says what to check."""
 
 
