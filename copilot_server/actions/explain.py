@@ -13,7 +13,7 @@ from ..config import Settings
 from ..documents.store import parse_view
 from ..engines.base import Engine
 from ..prompts.chat import chat_prompt_tokens
-from ..syntax.languages import DECLARATION_WORDS, IDENTIFIER, IMPORT_WORDS
+from ..syntax.languages import DECLARATION_WORDS, GO_METHOD_PREFIX, IDENTIFIER, IMPORT_WORDS
 from .progress import TokenCallback, counting
 from .prose import ProseTrimmer
 from .regions import MAX_EXPLAIN_LINES, Region, region_span
@@ -114,7 +114,7 @@ def _defined_name(definition: str) -> str | None:
 
     lines = [ln.strip() for ln in definition.strip().split("\n")]
     first = next((ln for ln in lines if ln and not ln.startswith(("@", "#["))), "")
-    if first.startswith("func ("):  # a Go method: skip the receiver
+    if first.startswith(GO_METHOD_PREFIX):  # a Go method: skip the receiver
         first = "func " + first.split(")", 1)[-1]
     head = first.split("(", 1)[0]
     words = [

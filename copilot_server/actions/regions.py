@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..documents.store import parse_view
-from ..syntax.languages import DEFINITION_NODE_TYPE
+from ..syntax.languages import DECORATED_DEFINITION, DEFINITION_NODE_TYPE
 from ..syntax.problems import node_text
 from ..syntax.tree import parse
 
@@ -113,10 +113,10 @@ def explain_region(
     statement: Any | None = None
     while node is not None and node.parent is not None:
         if DEFINITION_NODE_TYPE.search(node.type):
-            if node.parent.type == "decorated_definition":
+            if node.parent.type == DECORATED_DEFINITION:
                 node = node.parent
             name_node = node.child_by_field_name("name")
-            if name_node is None and node.type == "decorated_definition":
+            if name_node is None and node.type == DECORATED_DEFINITION:
                 inner = node.child_by_field_name("definition")
                 name_node = inner.child_by_field_name("name") if inner is not None else None
             name = node_text(name_node) if name_node is not None else None

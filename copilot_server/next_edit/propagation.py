@@ -20,12 +20,12 @@ ms of server time (`copilot-server bench next-edit` measures it).
 from __future__ import annotations
 
 import bisect
-import keyword
 import re
 from dataclasses import dataclass
 
 from ..documents.history import Hunk
 from ..sequences import common_prefix_len, common_suffix_len
+from ..syntax.languages import DEFINITION_WORDS, KEYWORDS_AND_LITERALS
 from .diffing import Edit
 
 SOURCE = "propagation"
@@ -33,15 +33,6 @@ SOURCE = "propagation"
 _WORD_CHAR = re.compile(r"[\w$]")
 _IDENTIFIER = re.compile(r"[^\W\d][\w$]*|\$[\w$]*")
 _TOKEN = re.compile(r"[\w$]+|[ \t]+|[^\w\s]")
-# Words that say nothing about *where* a change belongs: `True` → `False` must not flip
-# every boolean in the file. Python's keywords plus the common ones of the other languages.
-_COMMON_WORDS = frozenset(keyword.kwlist) | frozenset(
-    """true false null nil undefined self this super new return const let var function fn
-    func def int str bool float string void char long double auto static public private
-    protected final class struct enum impl pub mut use import from package type interface
-    if else for while do switch case break continue try catch throw throws async await
-    yield in of is not and or err ok none some""".split()
-)
 # Tokens of context taken on each side of a change while looking for a specific pattern.
 MAX_CONTEXT_TOKENS = 4
 # Candidates (nearest by characters) ordered by lines and checked for comments/strings.
@@ -53,7 +44,6 @@ LOCAL_LINES = 25
 # A call's arguments are searched for their closing bracket this far at most.
 MAX_CALL_CHARS = 2_000
 _OPEN, _CLOSE = "([{", ")]}"
-_DEFINITION_WORDS = ("def", "function", "fn", "func", "class", "struct")
 
 
 @dataclass(frozen=True)
@@ -232,7 +222,7 @@ def _grouped(tokens: list[str], before: bool) -> list[str]:
 
 def _is_specific(pattern: str) -> bool:
     return any(
-        len(word) >= 2 and word not in _COMMON_WORDS and not word[0].isdigit()
+        len(word) >= 2 and word not in KEYWORDS_AND_LITERALS and not word[0].isdigit()
         for word in re.findall(r"[\w$]+", pattern)
     )
 
@@ -323,7 +313,7 @@ def _callee_before(text: str, paren: int) -> tuple[str, bool] | None:
     while start > 0 and _WORD_CHAR.match(text[start - 1]):
         start -= 1
     name = text[start:end]
-    if not name or not _IDENTIFIER.fullmatch(name) or name in _COMMON_WORDS:
+    if not name or not _IDENTIFIER.fullmatch(name) or name in KEYWORDS_AND_LITERALS:
         return None
     if _defines(text, start):
         return None
@@ -333,7 +323,7 @@ def _callee_before(text: str, paren: int) -> tuple[str, bool] | None:
 def _defines(text: str, name_start: int) -> bool:
     line_start = text.rfind("\n", 0, name_start) + 1
     words = text[line_start:name_start].split()
-    return bool(words) and words[-1] in _DEFINITION_WORDS
+    return bool(words) and words[-1] in DEFINITION_WORDS
 
 
 def _matching_close(text: str, open_: int) -> int | None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..context import Context
 from ..engines.base import Engine
+from ..syntax.languages import fence_name
 from .prompt import Prompt, PromptPart
 from .templates import Template
 from .tokens import _healed, tok, tok_inner
@@ -105,15 +106,9 @@ def _int_or_none(value: str | None) -> int | None:
 
 # -- chat fallback -----------------------------------------------------------------------
 
-_FENCE_NAMES = {
-    "typescriptreact": "tsx",
-    "javascriptreact": "jsx",
-    "shellscript": "sh",
-}
-
 
 def fence_language(language: str) -> str:
-    return _FENCE_NAMES.get(language, language)
+    return fence_name(language)
 
 
 def chat_request_text(ctx: Context) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..documents.history import Hunk
 from ..engines.base import Engine
-from ..syntax.languages import FENCE_LANGUAGES
+from ..syntax.languages import fence_name
 from .chat import chat_prompt_tokens
 
 # Lines shown to the model: the cursor's line and about as many above as below. Sweep
@@ -203,7 +203,7 @@ def _chat_tokens(
     blocks: list[tuple[str, str]],
     definitions: str,
 ) -> list[int]:
-    fence = FENCE_LANGUAGES.get(language, language or "")
+    fence = fence_name(language or "")
     parts = []
     for original, updated in blocks:
         parts.append(

@@ -6,7 +6,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .languages import Grammar
+from .languages import (
+    CLASS_KINDS,
+    DOCSTRING_NODE,
+    DOCSTRING_STATEMENT,
+    FUNCTION_KINDS,
+    MEMBER_NODE_SUFFIXES,
+    WRAPPER_NODES,
+    Grammar,
+)
 
 # Definitions up to this many lines are shown whole; longer ones as signature + "...".
 SHORT_DEFINITION_LINES = 8
@@ -15,12 +23,6 @@ SHORT_DEFINITION_CHARS = 480
 MAX_MEMBERS = 12
 # A header (signature) longer than this many lines is cut: nobody needs 30 parameters.
 MAX_HEADER_LINES = 6
-# Imports may sit under a guard (`#ifndef X_H`, `if TYPE_CHECKING:` is deeper and skipped).
-_WRAPPERS = frozenset(
-    {"lexical_declaration", "variable_declaration", "type_declaration", "template_declaration"}
-)
-FUNCTION_KINDS = frozenset({"function", "method"})
-_CLASS_KINDS = frozenset({"class", "interface", "struct", "enum", "trait", "module", "type"})
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def find_definitions(
 
 def _widen(node: Any) -> Any:
     parent = node.parent
-    if parent is not None and parent.type in _WRAPPERS:
+    if parent is not None and parent.type in WRAPPER_NODES:
         if parent.type == "template_declaration" or parent.named_child_count == 1:
             return parent
     return node
@@ -142,7 +144,7 @@ def summarize(definition_node: Any, source: bytes, grammar: Grammar, kind: str =
     header = decode(source[start : body.start_byte]).rstrip()
     indent = _indent_of(header)
     indented = grammar.spec.indented
-    is_container = kind in _CLASS_KINDS or (
+    is_container = kind in CLASS_KINDS or (
         kind not in FUNCTION_KINDS and _has_member_definitions(body)
     )
     if not is_container:
@@ -177,8 +179,7 @@ def body_of(node: Any) -> Any | None:
 
 def _has_member_definitions(body: Any) -> bool:
     return any(
-        child.type.endswith(("_definition", "_declaration", "_item", "_signature", "_specifier"))
-        and child.end_point[0] > child.start_point[0]
+        child.type.endswith(MEMBER_NODE_SUFFIXES) and child.end_point[0] > child.start_point[0]
         for child in body.named_children[:40]
     )
 
@@ -213,9 +214,9 @@ def _ellipsis_line(grammar: Grammar, indent: str) -> str:
 
 def _is_docstring(node: Any) -> bool:
     return (
-        node.type == "expression_statement"
+        node.type == DOCSTRING_STATEMENT
         and node.named_child_count == 1
-        and (node.named_children[0].type == "string")
+        and (node.named_children[0].type == DOCSTRING_NODE)
     )
 
 

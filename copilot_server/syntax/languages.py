@@ -17,6 +17,7 @@ context engine falls back to plain text windows.
 from __future__ import annotations
 
 import importlib
+import keyword
 import logging
 import re
 import threading
@@ -303,7 +304,43 @@ KEYWORDS: frozenset[str] = frozenset(
     some ok err option result
     """.split()
 )
-FENCE_LANGUAGES = {"typescriptreact": "tsx", "javascriptreact": "jsx", "shellscript": "sh"}
+# Markdown fence names where they differ from the LSP languageId.
+FENCE_NAMES = {"typescriptreact": "tsx", "javascriptreact": "jsx", "shellscript": "sh"}
+
+
+def fence_name(language_id: str) -> str:
+    """The name a Markdown code fence gives the language (the id itself by default)."""
+    return FENCE_NAMES.get(language_id, language_id)
+
+
+# Node types of the grammars, as the readers of syntax/ and actions/ use them:
+# a definition the grammar wraps (Python's decorators);
+DECORATED_DEFINITION = "decorated_definition"
+# declarations that wrap a definition (`const f = () => …`, `type T struct`, templates);
+WRAPPER_NODES = frozenset(
+    {"lexical_declaration", "variable_declaration", "type_declaration", "template_declaration"}
+)
+# node types that hold members (a body whose children end so is a container);
+MEMBER_NODE_SUFFIXES = ("_definition", "_declaration", "_item", "_signature", "_specifier")
+# a Python docstring: an expression statement holding just a string.
+DOCSTRING_STATEMENT, DOCSTRING_NODE = "expression_statement", "string"
+# Definition kinds of the queries' captures (`@definition.function`, …).
+FUNCTION_KINDS = frozenset({"function", "method"})
+CLASS_KINDS = frozenset({"class", "interface", "struct", "enum", "trait", "module", "type"})
+# A Go method's header starts with its receiver: `func (s *S) Name(`.
+GO_METHOD_PREFIX = "func ("
+# Words that say nothing about *where* a change belongs (next-edit propagation: `True` →
+# `False` must not flip every boolean in the file): Python's keywords plus the common ones
+# of the other languages. Not KEYWORDS, on purpose: literals and type names are here too.
+KEYWORDS_AND_LITERALS = frozenset(keyword.kwlist) | frozenset(
+    """true false null nil undefined self this super new return const let var function fn
+    func def int str bool float string void char long double auto static public private
+    protected final class struct enum impl pub mut use import from package type interface
+    if else for while do switch case break continue try catch throw throws async await
+    yield in of is not and or err ok none some""".split()
+)
+# Words that open a definition, in the languages propagation reads.
+DEFINITION_WORDS = ("def", "function", "fn", "func", "class", "struct")
 LINE_COMMENTS = {
     "python": "#",
     "ruby": "#",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .definitions import FUNCTION_KINDS, body_of, find_definitions, summarize
-from .languages import Grammar
+from .definitions import body_of, find_definitions, summarize
+from .languages import FUNCTION_KINDS, Grammar
 
 
 @dataclass(frozen=True)
