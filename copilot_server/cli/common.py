@@ -94,3 +94,18 @@ def read_source(path: Path, purpose: str = "nothing to do") -> str | None:
         print(f"copilot-server: {path} looks binary; {purpose}", file=sys.stderr)
         return None
     return raw.decode("utf-8", errors="replace")
+
+
+def read_position(path: Path, line: int, character: int, purpose: str) -> tuple[str, int] | None:
+    """The file's text and the offset of `--line/--character` (UTF-16, as an editor
+    counts), or None after printing why not."""
+    from ..documents.positions import PositionError, offset_at
+
+    text = read_source(path, purpose)
+    if text is None:
+        return None
+    try:
+        return text, offset_at(text, line, character, "utf-16", strict=True)
+    except PositionError as exc:
+        print(f"copilot-server: {path}: {exc}", file=sys.stderr)
+        return None

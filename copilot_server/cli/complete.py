@@ -15,19 +15,14 @@ from .common import context_builder, language_for, load_engine
 def cmd_complete(args: argparse.Namespace, settings: Settings) -> int:
     from ..completion import CompletionRequest
     from ..completion.service import CompletionService
-    from ..documents.positions import PositionError, offset_at
     from ..engines.loader import EngineLoader
-    from .common import read_source
+    from .common import read_position
 
     path = Path(args.path)
-    text = read_source(path, "nothing to complete")
-    if text is None:
+    found = read_position(path, args.line, args.character, "nothing to complete")
+    if found is None:
         return 1
-    try:
-        offset = offset_at(text, args.line, args.character, "utf-16", strict=True)
-    except PositionError as exc:
-        print(f"copilot-server: {path}: {exc}", file=sys.stderr)
-        return 1
+    text, offset = found
     engine = load_engine(settings)
     if engine is None:
         return 1

@@ -68,21 +68,16 @@ def cmd_context(args: argparse.Namespace, settings: Settings) -> int:
     from ..context.engine import make_context_builder
     from ..context.index import WorkspaceIndex
     from ..documents import DocumentStore
-    from ..documents.positions import PositionError, offset_at
     from ..prompts import PromptError, build_fim_prompt
     from ..prompts.whitespace import without_trailing_whitespace
     from ..syntax.languages import language_id_for_path
-    from .common import load_engine
+    from .common import load_engine, read_position
 
     path = Path(args.path)
-    text = _read(path)
-    if text is None:
+    found = read_position(path, args.line, args.character, "no context")
+    if found is None:
         return 1
-    try:
-        offset = offset_at(text, args.line, args.character, "utf-16", strict=True)
-    except PositionError as exc:
-        print(f"copilot-server: {path}: {exc}", file=sys.stderr)
-        return 1
+    text, offset = found
     documents = DocumentStore()
     language = language_id_for_path(str(path)) or "plaintext"
     uri = path.resolve().as_uri()

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..engines.base import Engine
+from ..engines.base import Engine, Generation
 from ..prompts import Prompt
 from ..trimming import Trimmer
 
@@ -190,12 +190,7 @@ def _branch(
         )
     except ValueError:  # one token more no longer fits the context window
         return None
-    out.model_calls += 1
-    out.tokens_generated += generation.tokens_generated
-    out.prompt_tokens_evaluated += generation.prompt_tokens_evaluated
-    if generation.stop_reason == "cancelled":
-        return None
-    return trimmer.finish(to_text(first + generation.text))
+    return _account(out, generation, trimmer, to_text, first)
 
 
 def _sample(
@@ -217,12 +212,23 @@ def _sample(
         stop_tokens=prompt.stop_tokens,
         **({"heal": heal} if heal else {}),  # type: ignore[call-arg]
     )
+    return _account(out, generation, trimmer, to_text)
+
+
+def _account(
+    out: Alternatives,
+    generation: Generation,
+    trimmer: Trimmer,
+    to_text: Callable[[str], str],
+    first: str = "",
+) -> str | None:
+    """Count one model call, then the suggestion it gave (None when cancelled)."""
     out.model_calls += 1
     out.tokens_generated += generation.tokens_generated
     out.prompt_tokens_evaluated += generation.prompt_tokens_evaluated
     if generation.stop_reason == "cancelled":
         return None
-    return trimmer.finish(to_text(generation.text))
+    return trimmer.finish(to_text(first + generation.text))
 
 
 def _heal_of(prompt: Prompt) -> str:
