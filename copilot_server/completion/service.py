@@ -25,7 +25,8 @@ from ..engines.base import (
     EngineUnavailable,
     Generation,
     background_work,
-    capabilities_of,
+    count_tokens,
+    ensure_ready,
 )
 from ..engines.loader import EngineLoader
 from ..priority import lower_thread_priority
@@ -161,7 +162,8 @@ class CompletionService:
         if cached is not None:
             self.metrics.typed_through_hits += 1
             log.debug("typed-through cache hit for %s", request.uri)
-            result = self._finish_result(cached, "typed-through", started, request)
+            shown = await self._shown_tokens(cached)
+            result = self._finish_result(cached, "typed-through", started, request, shown)
             result.server_ms = max(0.0, result.latency_ms - rest_ms)
             return result
 
@@ -182,8 +184,7 @@ class CompletionService:
                 return CompletionResult("", "none", _ms(started), message=state.message)
             if cancel.is_set():
                 raise Superseded
-            if capabilities_of(engine).tokenizes_remotely:
-                engine.ensure_ready()  # a model server that is away fails here, with a reason
+            await ensure_ready(engine)
             context = self.context_builder(request, engine, self.settings)
             cursor_line = request.text.count("\n", 0, request.offset)
             prompt_context = with_lead_lines(context, cursor_line)
@@ -200,7 +201,8 @@ class CompletionService:
                 self._lru.move_to_end(key)
                 self.metrics.lru_hits += 1
                 log.debug("LRU cache hit for %s", request.uri)
-                result = self._finish_result(self._lru[key], "lru", started, request)
+                shown = await self._shown_tokens(self._lru[key])
+                result = self._finish_result(self._lru[key], "lru", started, request, shown)
                 result.server_ms = max(0.0, result.latency_ms - waited_ms)
                 await self._add_alternatives(request, result, engine, prompt, context, heal, cancel)
                 return result
@@ -219,8 +221,9 @@ class CompletionService:
                     first = self._honour_selected(request, early.future.result())
                     if first:
                         continuing = True
+                        shown = await self._shown_tokens(first)
                         return self._answer_early(
-                            request, first, early, running, cancel, key, started
+                            request, first, shown, early, running, cancel, key, started
                         )
                 generation, text = await running
             except asyncio.CancelledError:
@@ -231,7 +234,8 @@ class CompletionService:
                 raise Superseded
             text = self._honour_selected(request, text)
             self._remember_lru(key, text)
-            result = self._finish_result(text, "model", started, request, generation, engine)
+            shown = await self._shown_tokens(text, engine)
+            result = self._finish_result(text, "model", started, request, shown, generation)
             result.server_ms = max(0.0, result.latency_ms - waited_ms - _model_ms(generation))
             await self._add_alternatives(request, result, engine, prompt, context, heal, cancel)
             log.info(
@@ -418,6 +422,7 @@ class CompletionService:
         self,
         request: CompletionRequest,
         first: str,
+        shown_tokens: int,
         early: _Early,
         running: asyncio.Future,
         cancel: threading.Event,
@@ -427,7 +432,7 @@ class CompletionService:
         """Answer with the block's first line; the generation goes on and, when done, puts
         the whole block in the caches (until then the request stays cancellable by a newer
         one in `_inflight`)."""
-        result = self._finish_result(first, "model", started, request)
+        result = self._finish_result(first, "model", started, request, shown_tokens)
         result.stop_reason = "first-line"
         self.metrics.model_calls += 1  # the rest of its figures come with the block
         queued_ms = (early.begun - early.submitted) * 1000
@@ -567,18 +572,21 @@ class CompletionService:
         while len(self._lru) > size:
             self._lru.popitem(last=False)
 
+    async def _shown_tokens(self, text: str, engine: Engine | None = None) -> int:
+        """Tokens of the suggestion shown (metrics), counted by the engine that wrote it
+        or, for an answer from a cache, the one loaded now."""
+        return await count_tokens(engine or self.loader.engine, text)
+
     def _finish_result(
         self,
         text: str,
         source: str,
         started: float,
         request: CompletionRequest,
+        shown_tokens: int,
         generation: Generation | None = None,
-        engine: Engine | None = None,
     ) -> CompletionResult:
         self._counter += 1
-        engine = engine or self.loader.engine
-        shown_tokens = len(engine.tokenize(text)) if (engine is not None and text) else 0
         result = CompletionResult(
             text=text,
             source=source,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
@@ -114,6 +115,25 @@ def capabilities_of(engine: object) -> Capabilities:
         tokenizes_remotely=bool(getattr(engine, "tokenizes_remotely", False)),
         last_error=getattr(engine, "error", None),
     )
+
+
+async def ensure_ready(engine: object) -> None:
+    """Reach the engine's server before a request is built from its tokens, on a thread:
+    network I/O never runs on the event loop. A model server that is away fails here,
+    with a reason (EngineUnavailable). Engines that tokenize in process need nothing."""
+    if capabilities_of(engine).tokenizes_remotely:
+        await asyncio.to_thread(engine.ensure_ready)  # type: ignore[attr-defined]
+
+
+async def count_tokens(engine: Engine | None, text: str) -> int:
+    """`len(engine.tokenize(text))` from the event loop: a remote tokenizer is asked from a
+    thread (a round trip to its server); a local one answers in place, where a thread hop
+    would cost more than the count."""
+    if engine is None or not text:
+        return 0
+    if capabilities_of(engine).tokenizes_remotely:
+        return len(await asyncio.to_thread(engine.tokenize, text))
+    return len(engine.tokenize(text))
 
 
 def describe(engine: object) -> dict[str, Any] | None:

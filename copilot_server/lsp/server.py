@@ -263,8 +263,8 @@ def _register(server: CopilotServer) -> None:
         log.info("suggestion accepted (%d chars)", length)
 
     @server.command(STATUS_COMMAND)
-    def status(ls: CopilotServer, *args: Any) -> dict[str, Any]:
-        return ls.status.snapshot() | {"nextEdits": ls.app.next_edits.metrics.as_dict()}
+    async def status(ls: CopilotServer, *args: Any) -> dict[str, Any]:
+        return await ls.status.report() | {"nextEdits": ls.app.next_edits.metrics.as_dict()}
 
     # Next edit suggestions in the shapes of GitHub's copilot-language-server (next_edit/lsp.py).
     @server.feature(next_edit_lsp.INLINE_EDIT)

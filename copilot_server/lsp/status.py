@@ -73,13 +73,23 @@ class StatusReporter:
         return "busy" if self._busy.count else "ready"
 
     def snapshot(self, host: bool = True) -> dict[str, Any]:
+        engine = self._sources.loader.engine
+        # The shared engine's host (pid, model, clients, uptime, memory): one round trip,
+        # so only for the copilot.status command, not for every status notification.
+        return self._snapshot(describe(engine) if host and engine is not None else None)
+
+    async def report(self) -> dict[str, Any]:
+        """The copilot.status command's answer, from the event loop: the host's round trip
+        runs on a thread (network I/O never runs on the loop)."""
+        engine = self._sources.loader.engine
+        extra = await asyncio.to_thread(describe, engine) if engine is not None else None
+        return self._snapshot(extra)
+
+    def _snapshot(self, extra: dict[str, Any] | None) -> dict[str, Any]:
         sources = self._sources
         loader = sources.loader
         engine = loader.engine
         info = engine.info if engine is not None else None
-        # The shared engine's host (pid, model, clients, uptime, memory): one round trip,
-        # so only for the copilot.status command, not for every status notification.
-        extra = describe(engine) if host and engine is not None else None
         return ({"host": extra} if extra is not None else {}) | {
             "state": self.state(),
             "message": capabilities_of(engine).last_error or loader.state.message,

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..config import Settings
 from ..documents.history import EditHistory, Hunk
-from ..engines.base import Engine
+from ..engines.base import Engine, count_tokens
 from ..prompts.next_edit import build_prompt, window_around
 from .diffing import Edit, line_edits, nearest_edit
 from .propagation import propagate
@@ -221,7 +221,7 @@ class NextEditService:
             return
         result.edit = Edit(edit.start, edit.end, edit.text, "model")
         result.source = "model"
-        result.tokens_shown = len(engine.tokenize(edit.text)) if edit.text else 0
+        result.tokens_shown = await count_tokens(engine, edit.text)
         self.metrics.tokens_shown += result.tokens_shown
         self.metrics.offered_model += 1
         log.info(
