@@ -96,6 +96,15 @@ def read_source(path: Path, purpose: str = "nothing to do") -> str | None:
     return raw.decode("utf-8", errors="replace")
 
 
+def position_arguments(parser: argparse.ArgumentParser) -> None:
+    """The file and position that `complete` and `context` read (see `read_position`)."""
+    parser.add_argument("path")
+    parser.add_argument("--line", type=int, required=True, help="0-based line")
+    parser.add_argument(
+        "--character", type=int, required=True, help="0-based column (UTF-16 units)"
+    )
+
+
 def read_position(path: Path, line: int, character: int, purpose: str) -> tuple[str, int] | None:
     """The file's text and the offset of `--line/--character` (UTF-16, as an editor
     counts), or None after printing why not."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from .common import read_source
+from .common import position_arguments, read_source
 
 _BUDGETS = {
     "imports": "import_tokens",
@@ -31,11 +31,7 @@ def register_cli(sub: Any, common: Any) -> None:
     parser = sub.add_parser(
         "context", help="print the prompt parts for a position, with their token counts"
     )
-    parser.add_argument("path")
-    parser.add_argument("--line", type=int, required=True, help="0-based line")
-    parser.add_argument(
-        "--character", type=int, required=True, help="0-based column (UTF-16 units)"
-    )
+    position_arguments(parser)
     parser.add_argument("--workspace", help="workspace folder to index (default: the git root)")
     parser.add_argument("--no-index", action="store_true", help="do not index the workspace")
     parser.add_argument(

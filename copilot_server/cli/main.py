@@ -16,7 +16,7 @@ from typing import Any
 
 from ..config import SettingsError
 from ..logs import configure_logging
-from .common import _load_settings, common, profile_option
+from .common import _load_settings, common, position_arguments, profile_option
 from .complete import cmd_complete
 from .doctor import cmd_doctor
 from .model import cmd_model
@@ -41,11 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     complete = sub.add_parser(
         "complete", help="complete a file at a position and print the suggestion"
     )
-    complete.add_argument("path")
-    complete.add_argument("--line", type=int, required=True, help="0-based line")
-    complete.add_argument(
-        "--character", type=int, required=True, help="0-based column (UTF-16 units)"
-    )
+    position_arguments(complete)
     complete.add_argument("--json", action="store_true")
     common(complete)
     profile_option(complete)

@@ -95,6 +95,16 @@ LINE_WORDS_MAX_LINE = 2_000
 _LOOKUP = re.compile(r"([A-Za-z_$][A-Za-z0-9_$]*)(\s*\()?")
 
 
+def _lines_above(text: str, line_start: int, lines: int) -> int:
+    """The start of the line `lines` above the one at `line_start` (0 at the top)."""
+    start = line_start
+    for _ in range(lines):
+        if start == 0:
+            break
+        start = text.rfind("\n", 0, start - 1) + 1
+    return start
+
+
 @dataclass
 class EngineStats:
     requests: int = 0
@@ -319,11 +329,7 @@ class ContextEngine:
     def _names_near(self, req: _Request) -> list[str]:
         """Names worth a definition look-up (called, or capitalised), closest first."""
         text = req.text
-        start = req.line_start
-        for _ in range(NEAR_ABOVE):
-            if start == 0:
-                break
-            start = text.rfind("\n", 0, start - 1) + 1
+        start = _lines_above(text, req.line_start, NEAR_ABOVE)
         end = req.line_end
         for _ in range(NEAR_BELOW):
             if end >= len(text):
@@ -572,11 +578,7 @@ class ContextEngine:
         if budget <= 0:
             return []
         text = req.text
-        start = req.line_start
-        for _ in range(CHUNK_LINES):
-            if start == 0:
-                break
-            start = text.rfind("\n", 0, start - 1) + 1
+        start = _lines_above(text, req.line_start, CHUNK_LINES)
         reference = _words(text[start : req.line_end])
         if len(reference) < 3:
             return []

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from ..config import Settings
+from ..plain import plain
 from .types import Context, Snippet
 from .windows import window_after, window_before
 
@@ -44,18 +45,6 @@ class NotebookCells:
     after: str  # code cells below
 
 
-def _plain(value: Any) -> Any:
-    """Params of a notification the LSP library has no type for arrive as namedtuples:
-    read them back as dicts and lists."""
-    if hasattr(value, "_asdict"):
-        return {k: _plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _cells(value: Any) -> str | None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         return None
@@ -76,7 +65,7 @@ class NotebookContexts:
 
     def update(self, params: Any) -> bool:
         """Keep the cells sent for one cell; malformed params are ignored (it is a hint)."""
-        raw = _plain(params)
+        raw = plain(params)
         if not isinstance(raw, dict) or not isinstance(raw.get("uri"), str):
             log.debug("ignoring malformed %s", NOTEBOOK_CONTEXT)
             return False

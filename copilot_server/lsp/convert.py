@@ -30,18 +30,6 @@ def workspace_folders(workspace: Any) -> list[str]:
     return paths
 
 
-def plain(value: Any) -> Any:
-    """pygls hands the params of a method it has no type for over as nested namedtuples:
-    read them back as dicts and lists."""
-    if hasattr(value, "_asdict"):
-        return {k: plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
-
-
 # LSP's uinteger: line and character numbers, lengths.
 MAX_UINTEGER = 2**31 - 1
 

@@ -23,7 +23,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from ..documents import DocumentStore
 from ..documents.positions import Encoding, PositionError, index_to_column
 from ..next_edit.service import NextEditRequest, NextEditResult, NextEditService
-from .convert import plain
+from ..plain import plain
 
 INLINE_EDIT = "textDocument/copilotInlineEdit"
 DID_FOCUS = "textDocument/didFocus"

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from ..documents.history import Hunk
 from ..sequences import common_prefix_len, common_suffix_len
 from ..syntax.languages import DEFINITION_WORDS, KEYWORDS_AND_LITERALS
+from ..syntax.text import comment_start
 from .diffing import Edit
 
 SOURCE = "propagation"
@@ -428,18 +429,7 @@ class Kinds:
 
 def _line_kind(before: str, comment: str) -> str:
     """The kind at the end of `before` (a line up to an offset)."""
-    quote = ""
-    i = 0
-    while i < len(before):
-        ch = before[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "'\"`":
-            quote = ch
-        elif before.startswith(comment, i):
-            return "comment"
-        i += 1
+    start, quote = comment_start(before, comment)
+    if start is not None:
+        return "comment"
     return "string" if quote else "code"

@@ -28,6 +28,7 @@ from ..config import Settings
 from ..documents.history import EditHistory, Hunk
 from ..engines.base import Engine, count_tokens
 from ..prompts.next_edit import build_prompt, window_around
+from ..syntax.problems import error_count
 from .diffing import Edit, line_edits, nearest_edit
 from .propagation import propagate
 from .rewrite import run_rewrite
@@ -338,19 +339,7 @@ def _region(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _error_count(parser: Any, text: str) -> int:
-    root = parser.parse(text.encode("utf-8", errors="replace")).root_node
-    if not root.has_error:
-        return 0
-    count = 0
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node.is_missing or node.is_error:
-            count += 1
-            continue
-        if node.has_error:
-            stack.extend(node.children)
-    return count
+    return error_count(parser.parse(text.encode("utf-8", errors="replace")).root_node)
 
 
 def _words(text: str) -> list[str]:

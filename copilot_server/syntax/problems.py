@@ -45,6 +45,22 @@ def syntax_problems(language: str, text: str, tree: Any | None = None) -> list[S
     return problems
 
 
+def error_count(node: Any) -> int:
+    """ERROR and MISSING nodes under `node`: how broken a parse is, to compare two parses
+    (subtrees without errors are skipped; an ERROR node counts once, not its insides)."""
+    if not node.has_error:
+        return 0
+    count = 0
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.is_error or current.is_missing:
+            count += 1
+        elif current.has_error:
+            stack.extend(current.children)
+    return count
+
+
 def first_leaf(node: Any) -> Any:
     while node.child_count:
         node = node.children[0]

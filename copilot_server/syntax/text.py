@@ -14,8 +14,9 @@ def indent_width(line: str) -> int:
     return len(expanded) - len(expanded.lstrip(" "))
 
 
-def code_part(line: str, comment: str) -> str:
-    """`line` without a trailing line comment (outside strings), right-stripped."""
+def comment_start(line: str, comment: str) -> tuple[int | None, str]:
+    """Where `line`'s line comment starts, strings skipped (None: it has none), and the
+    quote still open where the scan stopped ("" outside a string)."""
     quote = ""
     index = 0
     while index < len(line):
@@ -28,9 +29,15 @@ def code_part(line: str, comment: str) -> str:
         elif ch in "\"'`":
             quote = ch
         elif line.startswith(comment, index):
-            return line[:index].rstrip()
+            return index, quote
         index += 1
-    return line.rstrip()
+    return None, quote
+
+
+def code_part(line: str, comment: str) -> str:
+    """`line` without a trailing line comment (outside strings), right-stripped."""
+    start, _ = comment_start(line, comment)
+    return line[:start].rstrip()
 
 
 def bracket_delta(line: str, comment: str) -> tuple[int, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 
+from ..syntax.problems import error_count
 from ..syntax.text import CLOSING_TO_OPENING, OPENING, code_part, strip_strings
 from .request import TrimRequest
 
@@ -21,21 +22,6 @@ def _parser(language: str):
         except Exception:  # no grammar installed for it: no check
             _parsers[language] = None
     return _parsers[language]
-
-
-def _errors(node) -> int:
-    """ERROR and MISSING nodes under `node` (subtrees without errors are skipped)."""
-    if not node.has_error:
-        return 0
-    count = 0
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if current.is_error or current.is_missing:
-            count += 1
-        elif current.has_error:
-            stack.extend(current.children)
-    return count
 
 
 # A window that has this many syntax errors without the suggestion starts inside a
@@ -117,11 +103,11 @@ def syntax_cut_back(req: TrimRequest, suggestion: str, max_parses: int = 16) -> 
         if not after.root_node.has_error:
             return suggestion
         before_tree = parser.parse(window(""))
-        allowed = _errors(before_tree.root_node)
-        if allowed >= UNTRUSTED_ERRORS or _errors(after.root_node) <= allowed:
+        allowed = error_count(before_tree.root_node)
+        if allowed >= UNTRUSTED_ERRORS or error_count(after.root_node) <= allowed:
             return suggestion
         for candidate in _candidates(suggestion)[: max_parses - 2]:
-            if _errors(parser.parse(window(candidate)).root_node) <= allowed:
+            if error_count(parser.parse(window(candidate)).root_node) <= allowed:
                 return candidate
     return ""
 
