@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from ..config import LOCAL_MODEL_KINDS, Settings
+from ..engines.base import capabilities_of
 from ..engines.models import ModelNotFoundError, resolve_model_path, terminal_progress
 
 
@@ -152,7 +153,8 @@ def _remote_doctor(
         report["error"] = str(exc)
         return report
     try:
-        remote = engine.doctor(measure_speed) if hasattr(engine, "doctor") else {"ok": True}
+        has_doctor = capabilities_of(engine).doctor
+        remote = engine.doctor(measure_speed) if has_doctor else {"ok": True}
         info = engine.info
         report["model"] = {"name": info.name, "path": info.path, "fim": info.fim.available}
         if remote.get("ok"):

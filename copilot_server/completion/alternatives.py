@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..engines.base import Engine, Generation
+from ..engines.base import Engine, Generation, capabilities_of
 from ..prompts import Prompt
 from ..trimming import Trimmer
 
@@ -104,7 +104,8 @@ def generate(
             seen.append(text)
             out.texts.append(text)
 
-    candidates = getattr(engine, "first_token_candidates", None)
+    branches = capabilities_of(engine).branches
+    candidates = engine.first_token_candidates if branches else None  # type: ignore[attr-defined]
     if count <= 0:
         pass
     elif candidates is not None:
@@ -138,7 +139,8 @@ def _branch_point(
     """The first step where tokens write the rest of `heal` and more; before it, the greedy
     path's tokens inside `heal`. None when no likely token agrees with `heal`."""
     tokens, written = list(prompt.tokens), ""
-    end_of_generation = getattr(engine, "is_end_of_generation", None)
+    ends = capabilities_of(engine).ends_generation
+    end_of_generation = engine.is_end_of_generation if ends else None  # type: ignore[attr-defined]
     for _ in range(MAX_HEAL_STEPS):
         rest = heal[len(written) :]
         ranked = []

@@ -106,14 +106,27 @@ class Capabilities:
     # and counting tokens ahead of time costs a request per line.
     tokenizes_remotely: bool = False
     last_error: str | None = None  # why its last call failed, while it is failing
+    # generate(heal=...) constrains the first tokens (HealingEngine). None: the engine does
+    # not say (a test stand-in), which prompts/fim.py reads apart from False (remote).
+    heals_tokens: bool | None = None
+    branches: bool = False  # first_token_candidates(): the likeliest first tokens (alternatives)
+    ends_generation: bool = False  # is_end_of_generation(token): EOS and the like
+    prompt_lookup: bool = False  # generate_with_lookup(): copies drafted from the prompt
+    doctor: bool = False  # doctor(measure_speed): its own part of the doctor report
 
 
 def capabilities_of(engine: object) -> Capabilities:
     """The one reader of an engine's optional attributes (engines and test stand-ins that
-    lack one get the default)."""
+    lack one get the default); nothing above engines/ probes an engine otherwise."""
+    heals = getattr(engine, "heals_tokens", None)
     return Capabilities(
         tokenizes_remotely=bool(getattr(engine, "tokenizes_remotely", False)),
         last_error=getattr(engine, "error", None),
+        heals_tokens=None if heals is None else bool(heals),
+        branches=getattr(engine, "first_token_candidates", None) is not None,
+        ends_generation=getattr(engine, "is_end_of_generation", None) is not None,
+        prompt_lookup=getattr(engine, "generate_with_lookup", None) is not None,
+        doctor=hasattr(engine, "doctor"),
     )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from ..engines.base import Engine, Generation
+from ..engines.base import Engine, Generation, capabilities_of
 from ..prompts.next_edit import EXTRA_LINES, RewritePrompt, closing_fence
 
 
@@ -63,9 +63,8 @@ def run_rewrite(
         finished = window_complete(text, prompt)
         return finished
 
-    lookup = getattr(engine, "generate_with_lookup", None)
-    if lookup is not None:
-        generation, stats = lookup(
+    if capabilities_of(engine).prompt_lookup:
+        generation, stats = engine.generate_with_lookup(  # type: ignore[attr-defined]
             prompt.tokens,
             source=prompt.lookup,
             max_tokens=prompt.max_tokens,

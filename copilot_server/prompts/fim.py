@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..context import Context
-from ..engines.base import Engine
+from ..engines.base import Engine, capabilities_of
 from .chat import build_chat_prompt
 from .healing import NO_HEALING
 from .prompt import REPO_NAME, Prompt, PromptPart
@@ -71,7 +71,7 @@ def _prefix_first(engine: Engine, ctx: Context, t: Template) -> Prompt:
     else:
         ctx = _with_snippet_preamble(ctx)
     line = ctx.line_prefix
-    if getattr(engine, "heals_tokens", None) is False and inside_word(line):
+    if capabilities_of(engine).heals_tokens is False and inside_word(line):
         # An engine that cannot heal (remote): a word cut by the cursor is finished from the
         # prefix section, as FIM trained. (An engine that does not say keeps the layout.)
         ctx, line = replace(ctx, prefix=ctx.prefix + line, line_prefix=""), ""

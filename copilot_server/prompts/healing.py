@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from ..engines.base import capabilities_of
+
 # The last few tokens at most: a word being typed spans one or two tokens ("json.lo" is
 # "json", ".lo"; "    retu" is "   ", " ret", "u"); more would only move the prompt's
 # end further back, away from the KV cache, for nothing the model writes better.
@@ -101,7 +103,7 @@ _vocabularies: weakref.WeakKeyDictionary[Any, Vocabulary | None] = weakref.WeakK
 def vocabulary_for(engine: Any) -> Vocabulary | None:
     """The engine's sorted vocabulary, built once; None for an engine that cannot
     constrain its first tokens (no `token_pieces`, or it says it does not heal)."""
-    if not getattr(engine, "heals_tokens", False):
+    if not capabilities_of(engine).heals_tokens:
         return None
     try:
         cached = _vocabularies.get(engine)
