@@ -517,7 +517,7 @@ def run(
     seed: int = 7,
     say=print,  # noqa: ANN001
 ) -> dict[str, Any]:
-    from ..engines.llama import LlamaEngine
+    from ..engines.loader import local_engine
 
     cache = out / "next-edit-cache"
     started = time.perf_counter()
@@ -533,7 +533,7 @@ def run(
     say("next-edit: propagation speed on a 5,000-line file")
     speed = propagation_speed(settings)
     say("next-edit: loading the model")
-    engine = LlamaEngine(model_path, settings.model)
+    engine = local_engine(model_path, settings.model)
     try:
         say(f"next-edit: model on {len(chosen)} pairs")
         model = run_source(settings, engine, chosen, "model", say)

@@ -24,9 +24,9 @@ def auto_decision(settings: Settings) -> profiles.ProfileDecision:
     model_settings = settings.model.model_copy(update={"profile": "auto", "path": None})
     decision = profiles.decide(model_settings)
     if decision.needs_measurement:
-        from ..engines.llama import LlamaEngine
+        from ..engines.loader import local_engine
 
-        engine = LlamaEngine(assemble(DEFAULT_MODEL), model_settings)
+        engine = local_engine(assemble(DEFAULT_MODEL), model_settings)
         try:
             profiles.measure_now(model_settings, engine)
         finally:

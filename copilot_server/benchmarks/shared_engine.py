@@ -359,7 +359,7 @@ def measure_overhead(model: Path, threads: int, rounds: int = 5) -> dict[str, An
     """The same greedy generation in process and through a host, alternating: what the
     lockstep round trip (a token out, a verdict back) costs per token."""
     from ..config import Settings
-    from ..engines.llama import LlamaEngine
+    from ..engines.loader import local_engine
     from ..engines.shared import SharedEngine
 
     settings = Settings().merged(
@@ -368,7 +368,7 @@ def measure_overhead(model: Path, threads: int, rounds: int = 5) -> dict[str, An
     runtime = Path(tempfile.mkdtemp(prefix="cs-ovh-"))
     with _env(XDG_RUNTIME_DIR=str(runtime)):
         shared = SharedEngine(model, settings)
-    local = LlamaEngine(model, settings.model)
+    local = local_engine(model, settings.model)
     never = threading.Event()
     per_token: dict[str, list[float]] = {"local": [], "shared": []}
     try:

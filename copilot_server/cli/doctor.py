@@ -106,7 +106,7 @@ def _load_chosen(settings: Settings, remeasure: bool) -> tuple[Any, dict[str, An
     """Load the model the settings choose; for `auto`, measure this machine first when it
     is not measured yet (or --remeasure), so the report gives the choice it will make."""
     from ..engines import profiles
-    from ..engines.llama import LlamaEngine
+    from ..engines.loader import local_engine
     from ..engines.models import DEFAULT_MODEL, assemble
 
     progress = terminal_progress("assembling model")
@@ -122,12 +122,12 @@ def _load_chosen(settings: Settings, remeasure: bool) -> tuple[Any, dict[str, An
             "how_to_change": profiles.HOW_TO_CHANGE,
         }
         started = time.perf_counter()
-        return LlamaEngine(path, settings.model), chosen, time.perf_counter() - started
+        return local_engine(path, settings.model), chosen, time.perf_counter() - started
     decision = profiles.decide(settings.model)
     engine = None
     started = time.perf_counter()
     if settings.model.profile == "auto" and (decision.needs_measurement or remeasure):
-        engine = LlamaEngine(assemble(DEFAULT_MODEL, progress=progress), settings.model)
+        engine = local_engine(assemble(DEFAULT_MODEL, progress=progress), settings.model)
         load_seconds = time.perf_counter() - started
         profiles.measure_now(settings.model, engine)
         decision = profiles.decide(settings.model)
@@ -136,7 +136,7 @@ def _load_chosen(settings: Settings, remeasure: bool) -> tuple[Any, dict[str, An
         engine = None
     if engine is None:
         started = time.perf_counter()
-        engine = LlamaEngine(assemble(decision.model, progress=progress), settings.model)
+        engine = local_engine(assemble(decision.model, progress=progress), settings.model)
         load_seconds = time.perf_counter() - started
     return engine, decision.describe(), load_seconds
 

@@ -9,9 +9,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from ..config import LOCAL_MODEL_KINDS, Settings
+from ..config import LOCAL_MODEL_KINDS, ModelSettings, Settings
 from .base import Engine
 from .models import ModelNotFoundError, resolve_model
 
@@ -54,9 +55,15 @@ def create_engine(
         running = connect_running(resolved.path, settings)
         if running is not None:
             return running
+    return local_engine(resolved.path, settings.model)
+
+
+def local_engine(model_path: Path, model: ModelSettings) -> Engine:
+    """llama.cpp in this process for one GGUF file: what create_engine falls back to, and
+    what the doctor and the benchmarks measure (this machine, never a host or a server)."""
     from .llama import LlamaEngine  # llama.cpp itself: not imported by a shared engine's server
 
-    return LlamaEngine(resolved.path, settings.model)
+    return LlamaEngine(model_path, model)
 
 
 def create_served_engine(settings: Settings) -> Engine:
