@@ -25,6 +25,7 @@ from ..engines.base import (
     EngineUnavailable,
     Generation,
     background_work,
+    capabilities_of,
     count_tokens,
     ensure_ready,
 )
@@ -184,18 +185,13 @@ class CompletionService:
                 return CompletionResult("", "none", _ms(started), message=state.message)
             if cancel.is_set():
                 raise Superseded
-            await ensure_ready(engine)
-            context = self.context_builder(request, engine, self.settings)
-            cursor_line = request.text.count("\n", 0, request.offset)
-            prompt_context = with_lead_lines(context, cursor_line)
-            heal = ""
-            if vocabulary_for(engine) is None:
-                # No token healing (remote engines): typed whitespace is left for the model
-                # to write, unconstrained, and `healed` drops what the user already typed.
-                heal = trailing_whitespace(context.line_prefix)
-                prompt_context = without_trailing_whitespace(prompt_context)
-            prompt = build_fim_prompt(engine, prompt_context, self.settings.model.template)
-            heal = prompt.heal or heal  # token healing: the model writes it again, constrained
+            if capabilities_of(engine).tokenizes_remotely:
+                # Each token count is a round trip to the model server: readiness, context
+                # and prompt are made on a thread, never on the event loop.
+                await ensure_ready(engine)
+                context, prompt, heal = await asyncio.to_thread(self._lay_out, request, engine)
+            else:
+                context, prompt, heal = self._lay_out(request, engine)
             key = _prompt_key(prompt)
             if key in self._lru:
                 self._lru.move_to_end(key)
@@ -258,6 +254,21 @@ class CompletionService:
         finally:
             if not continuing and self._inflight.get(request.uri) is cancel:
                 del self._inflight[request.uri]
+
+    def _lay_out(self, request: CompletionRequest, engine: Engine) -> tuple[Context, Prompt, str]:
+        """The request's context, its prompt, and the text the model must write first."""
+        context = self.context_builder(request, engine, self.settings)
+        cursor_line = request.text.count("\n", 0, request.offset)
+        prompt_context = with_lead_lines(context, cursor_line)
+        heal = ""
+        if vocabulary_for(engine) is None:
+            # No token healing (remote engines): typed whitespace is left for the model
+            # to write, unconstrained, and `healed` drops what the user already typed.
+            heal = trailing_whitespace(context.line_prefix)
+            prompt_context = without_trailing_whitespace(prompt_context)
+        prompt = build_fim_prompt(engine, prompt_context, self.settings.model.template)
+        heal = prompt.heal or heal  # token healing: the model writes it again, constrained
+        return context, prompt, heal
 
     async def run_on_model(self, fn: Callable[[], Any]) -> Any:
         """Run `fn` on the one model thread: explain and fix share the engine with completions.
