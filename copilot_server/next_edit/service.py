@@ -26,7 +26,7 @@ from typing import Any
 
 from ..config import Settings
 from ..documents.history import EditHistory, Hunk
-from ..engines.base import Engine, count_tokens
+from ..engines.base import Engine, capabilities_of, count_tokens
 from ..prompts.next_edit import build_prompt, window_around
 from ..syntax.problems import error_count
 from .diffing import Edit, line_edits, nearest_edit
@@ -170,7 +170,12 @@ class NextEditService:
         self._model_cancel = cancel
         hunks = self.history.hunks(request.uri)
         window = window_around(request.text, request.cursor, ne.window_lines)
-        definitions = self._definitions(request, engine, settings)
+        if capabilities_of(engine).tokenizes_remotely:
+            # The context engine counts tokens: with a model server, round trips that
+            # never run on the event loop.
+            definitions = await asyncio.to_thread(self._definitions, request, engine, settings)
+        else:
+            definitions = self._definitions(request, engine, settings)
 
         def work():  # noqa: ANN202 - on the model thread
             prompt = build_prompt(
