@@ -265,3 +265,12 @@ def test_tiny_run_of_every_sub_benchmark_measures_both_clients(tmp_path: Path):
     assert "keystroke→suggestion p50" in render(full)
     assert "## Results" in results_markdown(full)
     json.dumps(full, default=str)
+
+
+def test_holes_corpus_includes_the_vscode_clients_dependencies():
+    # The folder is found from the module's own path: a module moved to another depth
+    # silently dropped the TypeScript holes.
+    from copilot_server.benchmarks.run import EXTRA_CORPUS
+
+    repo = Path(__file__).resolve().parents[1]
+    assert repo / "editors" / "vscode" / "node_modules" in EXTRA_CORPUS

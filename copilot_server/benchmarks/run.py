@@ -37,7 +37,7 @@ def sizes(quick: bool) -> dict[str, int]:
 # client's TypeScript dependencies (after `npm ci`), C and Go examples of -dev packages.
 EXTRA_CORPUS = (
     Path("/usr/lib/node_modules/npm"),
-    Path(__file__).resolve().parents[1] / "editors" / "vscode" / "node_modules",
+    Path(__file__).resolve().parents[2] / "editors" / "vscode" / "node_modules",
     Path("/usr/share/doc"),
 )
 
