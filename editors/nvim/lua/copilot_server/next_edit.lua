@@ -48,19 +48,6 @@ local function options()
   return config.options.next_edit or {}
 end
 
-local function cancel_pending(st)
-  if st.timer then
-    st.timer:stop()
-  end
-  if st.request then
-    local client = vim.lsp.get_client_by_id(st.request.client_id)
-    if client then
-      pcall(util.cancel, client, st.request.id)
-    end
-    st.request = nil
-  end
-end
-
 --- Drops the shown edit (and a pending request) of a buffer.
 function M.clear(bufnr)
   bufnr = (bufnr == nil or bufnr == 0) and api.nvim_get_current_buf() or bufnr
@@ -68,7 +55,7 @@ function M.clear(bufnr)
   if not st then
     return false
   end
-  cancel_pending(st)
+  util.cancel_pending(st)
   local shown = st.edit ~= nil
   st.edit = nil
   if api.nvim_buf_is_valid(bufnr) then

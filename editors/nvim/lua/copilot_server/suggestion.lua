@@ -56,19 +56,6 @@ local function in_insert_mode()
   return api.nvim_get_mode().mode:sub(1, 1) == 'i'
 end
 
-local function cancel_pending(st)
-  if st.timer then
-    st.timer:stop()
-  end
-  if st.request then
-    local client = vim.lsp.get_client_by_id(st.request.client_id)
-    if client then
-      pcall(util.cancel, client, st.request.id)
-    end
-    st.request = nil
-  end
-end
-
 local function hide(st)
   if api.nvim_buf_is_valid(st.bufnr) then
     api.nvim_buf_clear_namespace(st.bufnr, ns, 0, -1)
@@ -81,7 +68,7 @@ function M.clear(bufnr)
   if not st then
     return
   end
-  cancel_pending(st)
+  util.cancel_pending(st)
   hide(st)
   st.items = nil
   st.asked_more = false
@@ -218,7 +205,7 @@ function M.request(bufnr, kind, cycle)
   if not (client and st and M.enabled and buffers.enabled(bufnr)) or api.nvim_get_current_buf() ~= bufnr then
     return
   end
-  cancel_pending(st)
+  util.cancel_pending(st)
   local row, col = cursor()
   local line = api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ''
   local params = {

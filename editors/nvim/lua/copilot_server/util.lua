@@ -44,6 +44,22 @@ function M.cancel(client, request_id)
   return client.cancel_request(request_id)
 end
 
+--- Stops a buffer state's debounce timer and cancels its request in flight, if any
+--- (`st.timer`, `st.request = { client_id, id }`): the suggestion and the next edit keep
+--- the same shape of state.
+function M.cancel_pending(st)
+  if st.timer then
+    st.timer:stop()
+  end
+  if st.request then
+    local client = vim.lsp.get_client_by_id(st.request.client_id)
+    if client then
+      pcall(M.cancel, client, st.request.id)
+    end
+    st.request = nil
+  end
+end
+
 function M.notify(client, method, params)
   if has_011 then
     return client:notify(method, params)
