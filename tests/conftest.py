@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from engine_hosts import stop_engine_hosts
@@ -35,3 +37,27 @@ def engine_host_runtime_dir():
         else:
             os.environ["XDG_RUNTIME_DIR"] = _SAVED
         shutil.rmtree(RUNTIME_DIR, ignore_errors=True)
+
+
+@pytest.fixture
+def serve():
+    """Starts fake model servers (test_remote's `Fake` behind `handler`) on free ports;
+    used by the remote, security and lifecycle tests."""
+    from http.server import ThreadingHTTPServer
+
+    from test_remote import _Handler
+
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(fake: Any, handler: type | None = None) -> str:
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler or _Handler)
+        httpd.daemon_threads = True
+        httpd.fake = fake  # type: ignore[attr-defined]
+        threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+    yield start
+    for httpd in servers:
+        httpd.shutdown()
+        httpd.server_close()

@@ -273,8 +273,8 @@ def test_the_index_keeps_its_file_limit_when_the_watcher_adds_files(tmp_path: Pa
     assert index.lookup("start_0")  # what was indexed stays
 
 
-async def test_suggestions_are_remembered_for_a_few_documents_only(serve_fake):
-    settings = settings_for(serve_fake(Fake()))
+async def test_suggestions_are_remembered_for_a_few_documents_only(serve):
+    settings = settings_for(serve(Fake()))
     loader = EngineLoader(settings)
     loader.start()
     service = CompletionService(settings, loader)
@@ -293,29 +293,6 @@ async def test_suggestions_are_remembered_for_a_few_documents_only(serve_fake):
     finally:
         service.close()
         loader.close()
-
-
-@pytest.fixture
-def serve_fake():
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    from test_remote import _Handler
-
-    servers = []
-
-    def start(fake: Fake) -> str:
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        httpd.daemon_threads = True
-        httpd.fake = fake  # type: ignore[attr-defined]
-        threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(httpd)
-        return f"http://127.0.0.1:{httpd.server_address[1]}"
-
-    yield start
-    for httpd in servers:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 # -- 15: no .partial file left by an interrupted assembly -----------------------------------

@@ -215,24 +215,6 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def serve():
-    servers = []
-
-    def start(fake: Fake) -> str:
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        httpd.daemon_threads = True
-        httpd.fake = fake  # type: ignore[attr-defined]
-        threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(httpd)
-        return f"http://127.0.0.1:{httpd.server_address[1]}"
-
-    yield start
-    for httpd in servers:
-        httpd.shutdown()
-        httpd.server_close()
-
-
 def settings_for(url: str, kind: str = "openai", **engine: Any) -> Settings:
     return Settings().merged(
         {"engine": {"kind": kind, "url": url, "api_key_env": KEY_ENV, "retries": 2, **engine}}

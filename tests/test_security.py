@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from lsp_helpers import SERVER_COMMAND, inline_params, items_of, open_document, 
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 from test_context import RegexTokenizer
-from test_remote import Fake, _Handler
+from test_remote import Fake
 
 from copilot_server.completion import CompletionRequest
 from copilot_server.config import ContextSettings, Settings, project_overrides
@@ -175,24 +175,6 @@ async def test_initialization_options_can_point_the_engine_at_a_model_server(
     assert fake.requests_to("/v1/completions"), [s.path for s in fake.seen]
     assert all(s.headers.get("Authorization") == f"Bearer {KEY}" for s in fake.seen)
     assert not [m for m in client.messages if "ignored" in m.message]
-
-
-@pytest.fixture
-def serve():
-    servers: list[ThreadingHTTPServer] = []
-
-    def start(fake: Any, handler: type = _Handler) -> str:
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        httpd.daemon_threads = True
-        httpd.fake = fake  # type: ignore[attr-defined]
-        threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(httpd)
-        return f"http://127.0.0.1:{httpd.server_address[1]}"
-
-    yield start
-    for httpd in servers:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 class _Redirect:
