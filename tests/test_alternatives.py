@@ -112,6 +112,45 @@ async def test_explicit_request_cycles_through_distinct_suggestions_typing_gets_
     assert (await _metrics(client))["alternatives_tokens_generated"] == spent
 
 
+# A blank line where the model skipped ahead: greedy, it writes the line after the
+# cursor (`this._emitter.fire(undefined);`), which the suffix-repeat rule cuts to nothing.
+SKIPPED_LINE_BEFORE = """class MutableToken {
+    _isCancelled = false;
+    _emitter;
+    cancel() {
+        if (!this._isCancelled) {
+            this._isCancelled = true;
+            """
+SKIPPED_LINE_AFTER = """
+                this._emitter.fire(undefined);
+                this.dispose();
+            }
+        }
+    }
+    dispose() {
+        if (this._emitter) {
+            this._emitter.dispose();
+            this._emitter = undefined;
+        }
+    }
+}
+"""
+
+
+async def test_an_answer_emptied_as_a_repeat_of_the_next_line_gives_the_next_branch(
+    client: LanguageClient,
+):
+    uri = "file:///tmp/copilot-test/skipped_line.js"
+    open_document(client, SKIPPED_LINE_BEFORE + SKIPPED_LINE_AFTER, uri, "javascript")
+    items = items_of(
+        await client.text_document_inline_completion_async(inline_params(uri, 6, 12, invoked=False))
+    )
+    texts = [text_of(item) for item in items]
+    assert texts and texts[0].strip(), texts
+    assert not texts[0].strip().startswith("this._emitter.fire"), texts
+    assert (await _metrics(client))["suffix_repeat_branches"] == 1
+
+
 @pytest.fixture(scope="module")
 def engine():
     from copilot_server.config import Settings

@@ -31,6 +31,8 @@ class Metrics:
     alternatives_shown: int = 0
     alternatives_tokens_generated: int = 0
     alternatives_ms: float = 0.0
+    # Answers the suffix-repeat rule emptied, given the next branch instead.
+    suffix_repeat_branches: int = 0
     # Time per request spent outside the model (context, prompt, trimming, caches, LSP
     # conversion), over the last SERVER_MS_WINDOW requests the LSP server answered.
     server_ms_p50: float = 0.0

@@ -37,9 +37,13 @@ from ..prompts.layout import with_lead_lines
 from ..prompts.whitespace import healed, trailing_whitespace, without_trailing_whitespace
 from ..stats import percentile
 from ..trimming import Trimmer, TrimRequest
+from ..trimming.rules import stop_at_suffix_repeat
 from . import alternatives
 from .metrics import SERVER_MS_WINDOW, Metrics
 from .types import CompletionRequest, CompletionResult, ContextBuilder, Superseded
+
+# The rule whose empty answer is worth a second branch (see _instead_of_suffix).
+REPEATS_SUFFIX = stop_at_suffix_repeat.__name__
 
 log = logging.getLogger(__name__)
 
@@ -423,11 +427,45 @@ class CompletionService:
             self.metrics.tokens_generated_cancelled += generation.tokens_generated
         started = time.perf_counter()
         text = trimmer.finish(healed(generation.text, heal))
+        if not text.strip() and trimmer.fired == REPEATS_SUFFIX and not cancel.is_set():
+            text = self._instead_of_suffix(engine, prompt, trimmer, cancel, heal, generation)
         generation.trim_ms = _ms(started)
         generation.stop_ms = stop_ms
         if early is not None:
             generation.queued_ms = (early.begun - early.submitted) * 1000
         return generation, text
+
+    def _instead_of_suffix(
+        self,
+        engine: Engine,
+        prompt: Prompt,
+        trimmer: Trimmer,
+        cancel: threading.Event,
+        heal: str,
+        generation: Generation,
+    ) -> str:
+        """The likeliest suggestion that does not start with the line after the cursor.
+
+        The greedy answer was that line, cut away as a repeat: the model skipped the line
+        being written (e.g. a blank indented line before `streamwriter=…` in a call whose
+        `streamreader=…` is missing). Nothing shown helps no one; the next branch where the
+        suggestion starts usually is the missing line. Costs one branch's tokens, and only
+        here (the prompt is in the KV cache)."""
+        found = alternatives.generate(
+            engine,
+            prompt,
+            lambda: Trimmer(trimmer.request),
+            lambda raw: healed(raw, heal),
+            cancel,
+            count=1,
+            exclude=[],
+            max_tokens=self.settings.completion.max_tokens,
+            heal=heal,
+        )
+        generation.tokens_generated += found.tokens_generated
+        generation.prompt_tokens_evaluated += found.prompt_tokens_evaluated
+        self.metrics.suffix_repeat_branches += 1
+        return found.texts[0] if found.texts else ""
 
     def _answer_early(
         self,
