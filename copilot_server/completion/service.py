@@ -427,7 +427,12 @@ class CompletionService:
             self.metrics.tokens_generated_cancelled += generation.tokens_generated
         started = time.perf_counter()
         text = trimmer.finish(healed(generation.text, heal))
-        if not text.strip() and trimmer.fired == REPEATS_SUFFIX and not cancel.is_set():
+        if (
+            not text.strip()
+            and trimmer.fired == REPEATS_SUFFIX
+            and capabilities_of(engine).branches  # a remote engine would pay a whole request
+            and not cancel.is_set()
+        ):
             text = self._instead_of_suffix(engine, prompt, trimmer, cancel, heal, generation)
         generation.trim_ms = _ms(started)
         generation.stop_ms = stop_ms
