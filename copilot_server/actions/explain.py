@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from ..config import Settings
 from ..documents.store import parse_view
 from ..engines.base import Engine
+from ..engines.tokens import token_cache
 from ..prompts.chat import chat_prompt_tokens
 from ..syntax.languages import DECLARATION_WORDS, GO_METHOD_PREFIX, IDENTIFIER, IMPORT_WORDS
 from .progress import TokenCallback, counting
@@ -94,7 +95,7 @@ def context_snippets(
     ]
     parts: list[str] = []
     for piece in imports + pieces:
-        cost = len(engine.tokenize(piece))
+        cost = token_cache(engine)(piece)
         if cost <= budget:
             budget -= cost
             parts.append(piece)

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import ContextSettings, Settings
 from ..documents.store import MAX_PARSE_CHARS
 from ..engines.base import capabilities_of
-from ..engines.tokens import CachedTokenCounter
+from ..engines.tokens import token_cache
 from ..priority import lower_thread_priority
 from ..syntax import Outline, SyntaxTree, find_imports, scope_chain
 from ..syntax.languages import IDENTIFIER, KEYWORDS, LANGUAGE_FAMILY, grammar_for
@@ -168,7 +168,6 @@ class ContextEngine:
         self.documents = documents
         self.index = index
         self.stats = EngineStats()
-        self._counter = CachedTokenCounter()
         self._lock = threading.Lock()
         # Documents' trees are edited on the thread that owns the DocumentStore (the
         # event loop); a call from another thread (explain/fix workers) parses its own.
@@ -190,7 +189,7 @@ class ContextEngine:
     def __call__(self, request: CompletionRequest, engine: Engine, settings: Settings) -> Context:
         started = time.perf_counter()
         with self._lock:
-            count = self._counter.bind(engine, engine.tokenize)
+            count = token_cache(engine)
             try:
                 context = self._build(request, engine, settings.context, count)
             except Exception:  # context is a help: plain windows rather than no completion
@@ -519,15 +518,15 @@ class ContextEngine:
 
     def _count_lines(self, text: str, engine: Engine) -> None:
         """Count every line as the windows will ask for it ("line\n" above the cursor,
-        "\nline" below) and hand the counts to the shared counter in one step."""
+        "\nline" below), into the engine's token cache."""
         lines = text.split("\n")
         segments = {line + "\n" for line in lines[:-1]} | {"\n" + line for line in lines[1:]}
+        cache = token_cache(engine)
+        fresh = segments - cache.known(engine, segments)
+        for segment in fresh:
+            cache(segment)
         with self._lock:
-            known = self._counter.known(engine, segments)
-        counts = {segment: len(engine.tokenize(segment)) for segment in segments - known}
-        with self._lock:
-            self._counter.add(engine, counts)
-            self.stats.counted_ahead += len(counts)
+            self.stats.counted_ahead += len(fresh)
 
     def _reparse_when_idle(self, syntax: SyntaxTree) -> None:
         """Re-parse `syntax` once the user pauses (IDLE_REPARSE_S without a request)."""

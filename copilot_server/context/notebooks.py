@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from ..config import Settings
+from ..engines.tokens import token_cache
 from ..plain import plain
 from .types import Context, Snippet
 from .windows import window_after, window_before
@@ -94,7 +95,7 @@ class NotebookContexts:
             cells = self._by_cell.get(request.uri)
             if cells is None:
                 return context
-            return with_cells(context, cells, lambda text: len(engine.tokenize(text)), settings)
+            return with_cells(context, cells, token_cache(engine), settings)
 
         return build
 

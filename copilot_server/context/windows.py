@@ -5,17 +5,20 @@ from __future__ import annotations
 from ..completion import CompletionRequest
 from ..config import ContextSettings, Settings
 from ..engines.base import Engine
+from ..engines.tokens import token_cache
 from .types import Context, TokenCounter
 
 
 def default_context_builder(
     request: CompletionRequest, engine: Engine, settings: Settings
 ) -> Context:
-    def count(text: str) -> int:
-        return len(engine.tokenize(text))
-
     return plain_context(
-        request.path, request.language, request.text, request.offset, settings.context, count
+        request.path,
+        request.language,
+        request.text,
+        request.offset,
+        settings.context,
+        token_cache(engine),
     )
 
 

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .tokens import token_cache
+
 # Called with the whole text generated so far; returns True when the suggestion is whole.
 StopCheck = Callable[[str], bool]
 
@@ -139,14 +141,14 @@ async def ensure_ready(engine: object) -> None:
 
 
 async def count_tokens(engine: Engine | None, text: str) -> int:
-    """`len(engine.tokenize(text))` from the event loop: a remote tokenizer is asked from a
-    thread (a round trip to its server); a local one answers in place, where a thread hop
-    would cost more than the count."""
+    """`text`'s token count (the engine's token cache) from the event loop: a remote
+    tokenizer is asked from a thread (a round trip to its server); a local one answers in
+    place, where a thread hop would cost more than the count."""
     if engine is None or not text:
         return 0
     if capabilities_of(engine).tokenizes_remotely:
-        return len(await asyncio.to_thread(engine.tokenize, text))
-    return len(engine.tokenize(text))
+        return await asyncio.to_thread(token_cache(engine), text)
+    return token_cache(engine)(text)
 
 
 def describe(engine: object) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ..engines.base import Engine
 from ..engines.families import BY_NAME, FAMILIES, FimFamily, family_by_name
+from ..engines.tokens import token_cache
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def _meta_int(engine: Engine, key: str) -> int | None:
 
 def adds_leading_space(engine: Engine) -> bool:
     """SentencePiece tokenizers with add_space_prefix turn "\\n" into "▁", "\\n"."""
-    return len(engine.tokenize("\n")) > 1
+    return token_cache(engine)("\n") > 1
 
 
 def bos_token(engine: Engine) -> int | None:

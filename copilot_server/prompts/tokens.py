@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from ..engines.base import Engine
+from ..engines.tokens import token_cache
 from .healing import NO_HEALING, Healing, plan, vocabulary_for
 from .templates import Template
-
-# Everything but the typed line is identical between keystrokes: tokenizing the prefix
-# and suffix again cost 2.5-8 ms per request (context benchmark); a hit costs ~0.1 ms.
-_TOKEN_CACHE: OrderedDict[tuple[int, str, str], tuple[int, ...]] = OrderedDict()
-_TOKEN_CACHE_SIZE = 512
 
 
 def tok(engine: Engine, text: str) -> list[int]:
     # special=False: code that happens to contain "<|fim_prefix|>" must stay text.
-    if not text:
-        return []
-    # The model path guards against a reloaded engine reusing a freed object's id.
-    key = (id(engine), engine.info.path, text)
-    cached = _TOKEN_CACHE.get(key)
-    if cached is None:
-        cached = tuple(engine.tokenize(text, special=False))
-        _TOKEN_CACHE[key] = cached
-        if len(_TOKEN_CACHE) > _TOKEN_CACHE_SIZE:
-            _TOKEN_CACHE.popitem(last=False)
-    else:
-        _TOKEN_CACHE.move_to_end(key)
-    return list(cached)
+    return list(token_cache(engine).tokens(text))
 
 
 def tok_inner(engine: Engine, text: str, template: Template) -> list[int]:
