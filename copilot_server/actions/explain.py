@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..config import Settings
-from ..documents.store import parse_view
 from ..engines.base import Engine
 from ..engines.tokens import token_cache
 from ..prompts.chat import chat_prompt_tokens
 from ..syntax.languages import DECLARATION_WORDS, GO_METHOD_PREFIX, IDENTIFIER, IMPORT_WORDS
+from ..syntax.tree import parse_view
 from .progress import TokenCallback, counting
 from .prose import ProseTrimmer
 from .regions import MAX_EXPLAIN_LINES, Region, region_span

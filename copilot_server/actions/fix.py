@@ -8,14 +8,14 @@ import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..config import Settings
-from ..documents.store import parse_view
 from ..engines.base import Engine
 from ..prompts.chat import chat_prompt_tokens
 from ..sequences import common_prefix_len
 from ..syntax.problems import syntax_problems
-from ..syntax.tree import parse
+from ..syntax.tree import parse, parse_view
 from .edits import Edit, apply_edits, region_edits
 from .progress import TokenCallback, counting
 from .regions import Region, fix_region, region_span
@@ -93,9 +93,17 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def check_fix(language: str, old_text: str, new_text: str, old: Region, new: Region) -> str | None:
+def check_fix(
+    language: str,
+    old_text: str,
+    new_text: str,
+    old: Region,
+    new: Region,
+    old_tree: Any | None = None,
+) -> str | None:
     """Why the rewritten file is not acceptable, or None: no syntax error may remain in the
-    rewritten region and none may appear outside it."""
+    rewritten region and none may appear outside it. `old_tree`: the old text's tree where
+    the caller has it."""
     tree = parse(language, new_text)
     if tree is None:
         return None  # no grammar: nothing to check against
@@ -104,7 +112,7 @@ def check_fix(language: str, old_text: str, new_text: str, old: Region, new: Reg
         if new.overlaps(problem.line, problem.line):
             return f"the suggested fix still has a syntax error at line {problem.line + 1}"
     before_outside = [
-        p for p in syntax_problems(language, old_text) if not old.overlaps(p.line, p.line)
+        p for p in syntax_problems(language, old_text, old_tree) if not old.overlaps(p.line, p.line)
     ]
     after_outside = [p for p in after if not new.overlaps(p.line, p.line)]
     if len(after_outside) > len(before_outside):
@@ -124,12 +132,14 @@ def compute_fix(
     message: str,
     cancel: threading.Event,
     on_token: TokenCallback | None = None,
+    tree: Any | None = None,
 ) -> FixOutcome:
+    """`tree`: the text's tree, a copy the model thread may read (parsed here without one)."""
     started = time.perf_counter()
     # Regions and diffs are read in the parse view (a lone CR is a line end there, as in
     # LSP); its offsets are the text's, so the edits apply to the text as it is.
     view = parse_view(text)
-    region = fix_region(language, view, first_line, last_line)
+    region = fix_region(language, view, first_line, last_line, tree=tree)
     begin, end = region_span(view, region)
     old_region_text = view[begin:end]
     code = textwrap.dedent(old_region_text.replace("\r\n", "\n")).strip("\n")
@@ -176,7 +186,7 @@ def compute_fix(
         if not edits:
             outcome.reason = "the model suggested no change"
         else:
-            outcome.reason = check_fix(language, text, new_text, region, new_region)
+            outcome.reason = check_fix(language, text, new_text, region, new_region, tree)
             outcome.edits, outcome.new_text = edits, new_text
     outcome.latency_ms = (time.perf_counter() - started) * 1000
     log.info(

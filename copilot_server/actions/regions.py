@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..documents.store import parse_view
 from ..syntax.languages import DECORATED_DEFINITION, DEFINITION_NODE_TYPE
 from ..syntax.problems import node_text
-from ..syntax.tree import parse
+from ..syntax.tree import parse, parse_view
 
 # A fix region longer than this is cut back to the error's own lines: every line is
 # prompt and output tokens (~10 each), and the model rewrites small regions faithfully.
@@ -49,10 +48,16 @@ def _line_complete(node: Any, lines: list[str]) -> bool:
 
 
 def fix_region(
-    language: str, text: str, first_line: int, last_line: int, max_lines: int = MAX_FIX_LINES
+    language: str,
+    text: str,
+    first_line: int,
+    last_line: int,
+    max_lines: int = MAX_FIX_LINES,
+    tree: Any | None = None,
 ) -> Region:
     """The smallest whole statement around lines [first_line, last_line], plus the body of a
-    header it opens, within `max_lines`; the lines themselves when nothing fits."""
+    header it opens, within `max_lines`; the lines themselves when nothing fits. `tree`:
+    the text's tree where the caller has it (parsed here otherwise)."""
     text = parse_view(text)  # lone CRs end lines, as in LSP
     lines = text.split("\n")
     last_row = max(0, len(lines) - 1)
@@ -60,7 +65,7 @@ def fix_region(
     # A diagnostic may span a whole function; the rewrite stays within max_lines of its start.
     last_line = min(max(first_line, last_line), last_row, first_line + max_lines - 1)
     start, end = first_line, last_line
-    tree = parse(language, text)
+    tree = tree if tree is not None else parse(language, text)
     if tree is not None:
         first_raw, last_raw = lines[first_line].encode("utf-8"), lines[last_line].encode("utf-8")
         col0 = len(first_raw) - len(first_raw.lstrip())
@@ -155,7 +160,7 @@ def region_span(text: str, region: Region) -> tuple[int, int]:
 
 
 def explain_target(
-    language: str, text: str, begin: int, stop: int
+    language: str, text: str, begin: int, stop: int, tree: Any | None = None
 ) -> tuple[Region, str | None, str | None]:
     """(region, selected text, name): a selection explains its lines (or exactly its text
     within one line); no selection explains the enclosing function or class."""
@@ -164,7 +169,7 @@ def explain_target(
     text = parse_view(text)  # lone CRs end lines, as in LSP
     first = text.count("\n", 0, begin)
     if begin == stop:
-        region, name = explain_region(language, text, first)
+        region, name = explain_region(language, text, first, tree)
         return region, None, name
     last = text.count("\n", 0, stop)
     if last > first and text.rfind("\n", 0, stop) == stop - 1:

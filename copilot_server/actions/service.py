@@ -16,6 +16,7 @@ from ..config import Settings
 from ..documents import Document
 from ..engines.base import Engine, EngineUnavailable
 from ..engines.loader import EngineLoader
+from ..syntax.tree import own_tree
 from .explain import Explanation, compute_explanation, context_snippets
 from .fix import FixOutcome, compute_fix
 from .progress import TokenCallback
@@ -84,6 +85,10 @@ class ActionService:
         """A fix of lines first..last of the document as it is now (raises
         ModelUnavailable, ActionCancelled)."""
         text, settings = doc.text, self._settings()
+        # Taken on the loop, which edits the document's tree in place: the model thread
+        # reads a copy.
+        tree = own_tree(doc.language_id, text, doc.syntax)
+        tree = tree.copy() if tree is not None else None
 
         def work(engine: Engine, cancel: threading.Event, on_token: TokenCallback) -> FixOutcome:
             return compute_fix(
@@ -96,6 +101,7 @@ class ActionService:
                 message=message,
                 cancel=cancel,
                 on_token=on_token,
+                tree=tree,
             )
 
         outcome = await self._on_model("Fixing", settings.fix_max_tokens, work, progress)
@@ -109,7 +115,8 @@ class ActionService:
         """An explanation of the code between two offsets (or the definition around
         them) and the region it covers (raises ModelUnavailable, ActionCancelled)."""
         text, settings = doc.text, self._settings()
-        region, selection, name = explain_target(doc.language_id, text, begin, stop)
+        tree = own_tree(doc.language_id, text, doc.syntax)
+        region, selection, name = explain_target(doc.language_id, text, begin, stop, tree)
         builder = self._context_builder
 
         def work(engine: Engine, cancel: threading.Event, on_token: TokenCallback) -> Explanation:

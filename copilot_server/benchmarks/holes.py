@@ -214,12 +214,11 @@ class _CodeMap:
     """Which offsets of a file are code, not comments or strings (tree-sitter)."""
 
     def __init__(self, text: str, language: str) -> None:
-        from ..syntax.languages import parser_for
+        from ..syntax.tree import parse
 
         self.text = text
         self.ascii = text.isascii()
-        parser = parser_for(language)
-        self.tree = parser.parse(text.encode("utf-8")) if parser is not None else None
+        self.tree = parse(language, text.encode("utf-8"))
 
     def is_code(self, offset: int) -> bool:
         """The character at `offset` (or just before it, at a line end) is code."""

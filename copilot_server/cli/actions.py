@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 
 from ..config import Settings
-from ..documents.store import parse_view
+from ..syntax.tree import parse_view
 from .common import read_source
 
 

@@ -46,6 +46,7 @@ from ..syntax import Outline, SyntaxTree, find_imports, scope_chain
 from ..syntax.languages import IDENTIFIER, KEYWORDS, LANGUAGE_FAMILY, grammar_for
 from ..syntax.outline import OutlineEntry
 from ..syntax.scopes import Scope
+from ..syntax.tree import TreeCache
 from .secrets import without_secrets
 from .types import ALIGN_LINES, Context, Snippet, TokenCounter
 from .windows import line_window_after, line_window_before, plain_context
@@ -172,7 +173,7 @@ class ContextEngine:
         # Documents' trees are edited on the thread that owns the DocumentStore (the
         # event loop); a call from another thread (explain/fix workers) parses its own.
         self._owner_thread = threading.current_thread()
-        self._trees: OrderedDict[str, SyntaxTree] = OrderedDict()
+        self._trees = TreeCache(TREE_CACHE)
         self._regions: OrderedDict[tuple, _Region] = OrderedDict()
         self._scopes: OrderedDict[tuple, tuple[Scope, ...]] = OrderedDict()
         self._scope_snippets: OrderedDict[tuple, Snippet | None] = OrderedDict()
@@ -271,16 +272,7 @@ class ContextEngine:
         grammar = grammar_for(request.language, request.path)
         if grammar is None or len(request.text) > MAX_PARSE_CHARS:
             return None  # too large to parse on the loop: plain windows
-        tree = self._trees.get(key)
-        if tree is None or tree.grammar is not grammar:
-            tree = SyntaxTree(grammar, request.text)
-        else:
-            tree.update(request.text)  # one diff-sized edit, then an incremental parse
-        self._trees[key] = tree
-        self._trees.move_to_end(key)
-        while len(self._trees) > TREE_CACHE:
-            self._trees.popitem(last=False)
-        return tree
+        return self._trees.get(key, grammar, request.text)
 
     # -- region: imports, definitions, similar snippets --------------------------------
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
-from typing import Any
 
 from ..syntax import find_definitions, summarize
 from ..syntax.definitions import Definition
 from ..syntax.languages import grammar_for
+from ..syntax.tree import parse
 from .files import inside, read_no_follow, stat_is_plain_file
 
 MAX_DEFINITIONS_PER_FILE = 400
@@ -24,10 +23,6 @@ class Parsed:
     size: int = 0
     definitions: tuple[Definition, ...] = ()
     reason: str | None = None  # why nothing was indexed ("unchanged", "binary", …)
-
-
-_PARSERS: dict[str, Any] = {}
-_PARSERS_LOCK = threading.Lock()
 
 
 def lower_priority() -> None:
@@ -48,8 +43,7 @@ def parse_files(
     max_bytes: int,
     roots: tuple[str, ...] = (),
 ) -> list[Parsed]:
-    with _PARSERS_LOCK:  # parsers are not thread-safe; one batch at a time per process
-        return [_parse_file(path, known.get(path), max_bytes, roots) for path in paths]
+    return [_parse_file(path, known.get(path), max_bytes, roots) for path in paths]
 
 
 def _parse_file(
@@ -73,10 +67,7 @@ def _parse_file(
         return Parsed(path, reason="unreadable")
     if b"\x00" in source[:8192]:
         return Parsed(path, reason="binary")
-    parser = _PARSERS.get(grammar.name)
-    if parser is None:
-        parser = _PARSERS[grammar.name] = grammar.new_parser()
-    tree = parser.parse(source)
+    tree = parse(grammar, source)
     found = find_definitions(grammar, tree)[:MAX_DEFINITIONS_PER_FILE]
     definitions = tuple(
         Definition(

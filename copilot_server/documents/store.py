@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from ..syntax.tree import NEEDS_VIEW, parse_view
 from .positions import Encoding, line_starts, offset_at_with_starts
 
 log = logging.getLogger(__name__)
@@ -29,28 +30,6 @@ def uri_to_path(uri: str) -> str:
     if parsed.scheme == "file":
         return unquote(parsed.path)
     return uri
-
-
-# What the parsers and the model read differs from the editor's text in two ways that keep
-# every offset and every LSP position the same: a lone surrogate (a buggy client's JSON can
-# carry one; it cannot be encoded to UTF-8) reads as U+FFFD (1 UTF-16 unit and 3 UTF-8
-# bytes, like the surrogate), and a lone CR reads as LF (tree-sitter and most readers
-# count rows by LF only, while LSP ends a line at CR too).
-_NEEDS_VIEW = re.compile("[\r\ud800-\udfff]")
-_LONE_CR_OR_SURROGATE = re.compile("\r(?!\n)|[\ud800-\udfff]")
-
-
-def _view_char(match: re.Match[str]) -> str:
-    return "\n" if match.group() == "\r" else "\ufffd"
-
-
-def parse_view(text: str) -> str:
-    """`text` as parsers read it: lone CR -> LF, lone surrogate -> U+FFFD; same length.
-    The same object when there is nothing to replace (nearly always)."""
-    if _NEEDS_VIEW.search(text) is None:
-        return text
-    view = _LONE_CR_OR_SURROGATE.sub(_view_char, text)
-    return text if view == text else view
 
 
 class Document:
@@ -146,7 +125,7 @@ class Document:
         new_end = start + len(new_text)
         if (
             old_view is old_source
-            and _NEEDS_VIEW.search(new_text) is None
+            and NEEDS_VIEW.search(new_text) is None
             and not (start and old_source[start - 1] == "\r")
         ):
             # Nearly every edit: no CR or surrogate involved, the view stays the source.

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +18,7 @@ from ..actions.service import ActionCancelled, ModelUnavailable
 from ..documents.positions import Encoding, position_of
 from ..ports import ClientFeatures, ClientPort, MessageLevel
 from ..syntax.problems import syntax_problems
-from ..syntax.tree import parse
+from ..syntax.tree import TreeCache, grammar_of, own_tree
 from .convert import int_arg
 
 if TYPE_CHECKING:
@@ -111,22 +110,20 @@ def code_actions(
     return actions
 
 
-# Each open document's tree for its last listed version, dropped with the document.
-_trees: weakref.WeakKeyDictionary[Document, tuple[int, int, Any]] = weakref.WeakKeyDictionary()
+# Trees of the documents too large to keep a tree of their own (MAX_PARSE_CHARS): editors
+# ask for code actions on every cursor move, and such a document must not be parsed from
+# scratch each time (~1 s per MB).
+_untracked = TreeCache(4)
 
 
 def _tree_of(doc: Document) -> Any | None:
-    """The document's tree for this version: editors ask for code actions on every cursor
-    move, and a version is parsed once (a few ms per thousand lines)."""
-    entry = _trees.get(doc)
-    if entry is not None and entry[:2] == (doc.version, len(doc.text)):
-        return entry[2]
-    tree = parse(doc.language_id, doc.text)
-    if doc not in _trees and len(_trees) >= 16:
-        # Open documents the user moves between; the rest are reparsed.
-        _trees.pop(next(iter(_trees)), None)
-    _trees[doc] = (doc.version, len(doc.text), tree)
-    return tree
+    """The document's tree for its languageId: its own (edited with it, re-parsed
+    incrementally), else one kept here."""
+    tree = own_tree(doc.language_id, doc.text, doc.syntax)
+    if tree is not None:
+        return tree
+    grammar = grammar_of(doc.language_id)
+    return _untracked.get(doc.uri, grammar, doc.text).tree if grammar is not None else None
 
 
 def _explain_action(

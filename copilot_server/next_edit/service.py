@@ -28,7 +28,9 @@ from ..config import Settings
 from ..documents.history import EditHistory, Hunk
 from ..engines.base import Engine, capabilities_of, count_tokens
 from ..prompts.next_edit import build_prompt, window_around
+from ..syntax.languages import Grammar
 from ..syntax.problems import error_count
+from ..syntax.tree import grammar_of, parse
 from .diffing import Edit, line_edits, nearest_edit
 from .propagation import propagate
 from .rewrite import run_rewrite
@@ -307,17 +309,15 @@ def rejection(text: str, edit: Edit, last: Hunk | None, language: str) -> str | 
 
 def more_syntax_errors(before: str, edit: Edit, language: str) -> bool:
     """Whether the lines around `edit` parse with more errors after it than before."""
-    from ..syntax.languages import parser_for
-
     try:
-        parser = parser_for(language)
+        grammar = grammar_of(language)
     except Exception:  # a grammar that fails to load: no opinion
         return False
-    if parser is None:
+    if grammar is None:
         return False
     lo, hi = _region(before, edit.start, edit.end)
-    old_errors = _error_count(parser, before[lo:hi])
-    new_errors = _error_count(parser, before[lo : edit.start] + edit.text + before[edit.end : hi])
+    old_errors = _error_count(grammar, before[lo:hi])
+    new_errors = _error_count(grammar, before[lo : edit.start] + edit.text + before[edit.end : hi])
     return new_errors > old_errors
 
 
@@ -343,8 +343,8 @@ def _region(text: str, start: int, end: int) -> tuple[int, int]:
     return lo, hi
 
 
-def _error_count(parser: Any, text: str) -> int:
-    return error_count(parser.parse(text.encode("utf-8", errors="replace")).root_node)
+def _error_count(grammar: Grammar, text: str) -> int:
+    return error_count(parse(grammar, text.encode("utf-8", errors="replace")).root_node)
 
 
 def _words(text: str) -> list[str]:

@@ -144,7 +144,8 @@ class Grammar:
     """A loaded tree-sitter language with its compiled queries (shared, thread-safe).
 
     `Language` and `Query` objects are immutable and may be shared between threads;
-    parsers and query cursors are not, so `new_parser()` hands out a fresh parser.
+    parsers and query cursors are not, so `new_parser()` hands out a fresh parser
+    (`syntax.tree.parser` keeps one per thread).
     """
 
     def __init__(self, spec: LanguageSpec, language: Any) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..documents.store import parse_view
-from .tree import parse
+from .tree import parse, parse_view
 
 
 @dataclass(frozen=True)

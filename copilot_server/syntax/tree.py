@@ -6,6 +6,10 @@ with the edited tree as the old tree, so a burst of didChange notifications cost
 incremental parse, not one full parse per keystroke (a 5,400-line file: ~30 ms from
 scratch, ~2 ms incrementally).
 
+Texts without a tree of their own (a rewritten file, a trimming window, a file read
+from disk) are parsed once with `parse`; `TreeCache` keeps the trees of texts without an
+open document. Both, like `SyntaxTree`, parse on this thread's parser (`parser`).
+
 The readers (`find_definitions`, `scope_chain`, `find_imports`, `summarize`) work on any
 tree and its source bytes: the context engine uses them on open documents and the
 workspace index on files read from disk.
@@ -14,23 +18,85 @@ workspace index on files read from disk.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from typing import Any
 
-from ..documents.store import parse_view
 from ..sequences import common_prefix_len, common_suffix_len
 from .languages import Grammar, grammar_for
 
+# What the parsers and the model read differs from the editor's text in two ways that keep
+# every offset and every LSP position the same: a lone surrogate (a buggy client's JSON can
+# carry one; it cannot be encoded to UTF-8) reads as U+FFFD (1 UTF-16 unit and 3 UTF-8
+# bytes, like the surrogate), and a lone CR reads as LF (tree-sitter and most readers
+# count rows by LF only, while LSP ends a line at CR too).
+NEEDS_VIEW = re.compile("[\r\ud800-\udfff]")
+_LONE_CR_OR_SURROGATE = re.compile("\r(?!\n)|[\ud800-\udfff]")
 
-def parse(language: str, text: str) -> Any | None:  # -> tree_sitter.Tree | None
-    from .languages import parser_for
 
+def _view_char(match: re.Match[str]) -> str:
+    return "\n" if match.group() == "\r" else "\ufffd"
+
+
+def parse_view(text: str) -> str:
+    """`text` as parsers read it: lone CR -> LF, lone surrogate -> U+FFFD; same length.
+    The same object when there is nothing to replace (nearly always)."""
+    if NEEDS_VIEW.search(text) is None:
+        return text
+    view = _LONE_CR_OR_SURROGATE.sub(_view_char, text)
+    return text if view == text else view
+
+
+# -- the one parse path: a parser per thread per grammar -----------------------------------
+
+_pool = threading.local()
+
+
+def parser(grammar: Grammar) -> Any:  # -> tree_sitter.Parser
+    """This thread's parser for `grammar`. Grammars are shared between threads but parsers
+    are not thread-safe: each thread keeps one per grammar, so no parse takes a lock or
+    makes a parser."""
+    parsers: dict[Grammar, Any] | None = getattr(_pool, "parsers", None)
+    if parsers is None:
+        parsers = _pool.parsers = {}
+    found = parsers.get(grammar)
+    if found is None:
+        found = parsers[grammar] = grammar.new_parser()
+    return found
+
+
+def grammar_of(language: str | Grammar) -> Grammar | None:
+    """The grammar of an LSP languageId; None without one, or without tree-sitter."""
+    if isinstance(language, Grammar):
+        return language
     try:
-        parser = parser_for(language)
+        return grammar_for(language)
     except ImportError:  # grammar package missing: behave as a language without grammar
         return None
-    # The parse view: same offsets, no lone CR (tree-sitter rows would not be LSP lines)
-    # and no lone surrogate (which cannot be encoded).
-    return parser.parse(parse_view(text).encode("utf-8")) if parser is not None else None
+
+
+def parse(language: str | Grammar, text: str | bytes) -> Any | None:  # -> tree_sitter.Tree
+    """A one-shot parse of a text that has no tree of its own (a rewritten file, a window,
+    a file read from disk); None for a language without grammar. A str is parsed in its
+    parse view (same offsets, no lone CR or surrogate); bytes as they are."""
+    grammar = grammar_of(language)
+    if grammar is None:
+        return None
+    return parser(grammar).parse(
+        text if isinstance(text, bytes) else parse_view(text).encode("utf-8")
+    )
+
+
+def own_tree(language: str, text: str, syntax: object | None) -> Any | None:
+    """A document's own tree (`syntax`, its SyntaxTree, re-parsed incrementally if edits
+    are pending) when it is `text`'s in `language`'s grammar; else None. A document whose
+    languageId has no grammar may have a tree of the grammar its path names: that is
+    for context only, so fix and explain still see no grammar."""
+    if not isinstance(syntax, SyntaxTree) or syntax.grammar is not grammar_of(language):
+        return None
+    if syntax.text is not text and syntax.text != text:
+        return None
+    return syntax.tree
 
 
 # -- the tree of one document ------------------------------------------------------------
@@ -41,12 +107,11 @@ class SyntaxTree:
 
     def __init__(self, grammar: Grammar, text: str) -> None:
         self.grammar = grammar
-        self._parser = grammar.new_parser()
         self._text = text
         self._source = utf8(text)
         self._ascii = text.isascii()
         self._source_of = text  # the text `_source` encodes
-        self._tree = self._parser.parse(self._source)
+        self._tree = parser(grammar).parse(self._source)
         self._dirty = False
         # Counters for tests and the benchmark: full parses vs incremental ones.
         self.full_parses = 1
@@ -80,7 +145,7 @@ class SyntaxTree:
     def tree(self) -> Any:
         """The tree of the current text (re-parsed incrementally if edits are pending)."""
         if self._dirty:
-            self._tree = self._parser.parse(self.source, self._tree)
+            self._tree = parser(self.grammar).parse(self.source, self._tree)
             self._dirty = False
             self.incremental_parses += 1
         return self._tree
@@ -145,6 +210,29 @@ class SyntaxTree:
         start = common_prefix_len(old, text)
         tail = common_suffix_len(old, text, start)
         self._apply(old, text, start, len(old) - tail, len(text) - tail)
+
+
+class TreeCache:
+    """Trees of texts that have no open document's tree (the CLI, the benchmark, a call
+    from another thread), by key, least recently used dropped first. A new text under a
+    key is parsed as one edit of the last, so typing costs an incremental parse. Not
+    thread-safe: its owner holds a lock."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._trees: OrderedDict[str, SyntaxTree] = OrderedDict()
+
+    def get(self, key: str, grammar: Grammar, text: str) -> SyntaxTree:
+        syntax = self._trees.get(key)
+        if syntax is None or syntax.grammar is not grammar:
+            syntax = SyntaxTree(grammar, text)
+        else:
+            syntax.update(text)  # one diff-sized edit, then an incremental parse
+        self._trees[key] = syntax
+        self._trees.move_to_end(key)
+        while len(self._trees) > self.size:
+            self._trees.popitem(last=False)
+        return syntax
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import re
-import threading
 
+from ..syntax.languages import Grammar
 from ..syntax.problems import error_count
 from ..syntax.text import CLOSING_TO_OPENING, OPENING, code_part, strip_strings
+from ..syntax.tree import grammar_of, parse
 from .request import TrimRequest
 
-_parsers: dict[str, object] = {}
-_parser_lock = threading.Lock()
+# A grammar that fails to load is not retried on every suggestion: no check for it.
+_broken: set[str] = set()
 
 
-def _parser(language: str):
-    if language not in _parsers:
-        try:
-            from ..syntax.languages import parser_for
-
-            _parsers[language] = parser_for(language)
-        except Exception:  # no grammar installed for it: no check
-            _parsers[language] = None
-    return _parsers[language]
+def _grammar(language: str) -> Grammar | None:
+    if language in _broken:
+        return None
+    try:
+        return grammar_of(language)
+    except Exception:  # no grammar installed for it: no check
+        _broken.add(language)
+        return None
 
 
 # A window that has this many syntax errors without the suggestion starts inside a
@@ -83,14 +83,13 @@ def syntax_cut_back(req: TrimRequest, suggestion: str, max_parses: int = 16) -> 
     closed at its end), once in the common clean case; otherwise the window without the
     suggestion once more and each shorter candidate (a window is a few KB: ~0.2 ms).
     """
-    parser = _parser(req.language)
-    if parser is None or not suggestion:
+    grammar = _grammar(req.language)
+    if grammar is None or not suggestion:
         return suggestion
     head = req.prefix + req.line_prefix
     tail = req.line_suffix + req.suffix
-    with _parser_lock:
-        if not parser.parse((head + suggestion + tail).encode()).root_node.has_error:
-            return suggestion  # the common case: no bracket bookkeeping needed
+    if not parse(grammar, (head + suggestion + tail).encode()).root_node.has_error:
+        return suggestion  # the common case: no bracket bookkeeping needed
     comment = req.comment_marker
     around = (_brackets(head, comment), _brackets(tail, comment))
 
@@ -98,17 +97,15 @@ def syntax_cut_back(req: TrimRequest, suggestion: str, max_parses: int = 16) -> 
         closers = _closers(around[0], _brackets(middle, comment), around[1])
         return (head + middle + tail + closers).encode()
 
-    with _parser_lock:
-        after = parser.parse(window(suggestion))
-        if not after.root_node.has_error:
-            return suggestion
-        before_tree = parser.parse(window(""))
-        allowed = error_count(before_tree.root_node)
-        if allowed >= UNTRUSTED_ERRORS or error_count(after.root_node) <= allowed:
-            return suggestion
-        for candidate in _candidates(suggestion)[: max_parses - 2]:
-            if error_count(parser.parse(window(candidate)).root_node) <= allowed:
-                return candidate
+    after = parse(grammar, window(suggestion))
+    if not after.root_node.has_error:
+        return suggestion
+    allowed = error_count(parse(grammar, window("")).root_node)
+    if allowed >= UNTRUSTED_ERRORS or error_count(after.root_node) <= allowed:
+        return suggestion
+    for candidate in _candidates(suggestion)[: max_parses - 2]:
+        if error_count(parse(grammar, window(candidate)).root_node) <= allowed:
+            return candidate
     return ""
 
 
