@@ -31,8 +31,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from ..engines.base import Engine, Generation, capabilities_of
+from ..engines.base import Engine, capabilities_of
 from ..prompts import Prompt
 from ..trimming import Trimmer
 
@@ -128,7 +129,19 @@ def generate(
         for _ in range(count + EXTRA_TRIES):
             if len(out.texts) >= count or cancel.is_set():
                 break
-            keep(_sample(engine, prompt, make_trimmer(), to_text, cancel, max_tokens, out))
+            sampled = _suggestion(
+                engine,
+                prompt.tokens,
+                prompt,
+                make_trimmer(),
+                to_text,
+                out,
+                max_tokens=max_tokens,
+                cancel=cancel,
+                temperature=SAMPLING_TEMPERATURE,
+                heal=_heal_of(prompt),
+            )
+            keep(sampled)
     out.ms = (time.perf_counter() - started) * 1000
     return out
 
@@ -182,49 +195,41 @@ def _branch(
     if max_tokens <= 1 or trimmer.should_stop(to_text(first)):
         return trimmer.finish(to_text(first))
     try:
-        generation = engine.generate(
+        return _suggestion(
+            engine,
             [*point.tokens, token],
+            prompt,
+            trimmer,
+            to_text,
+            out,
+            first=first,
             max_tokens=max_tokens - 1,
-            should_stop=lambda raw: trimmer.should_stop(to_text(first + raw)),
             cancel=cancel,
             temperature=0.0,
-            stop_tokens=prompt.stop_tokens,
         )
     except ValueError:  # one token more no longer fits the context window
         return None
-    return _account(out, generation, trimmer, to_text, first)
 
 
-def _sample(
+def _suggestion(
     engine: Engine,
+    tokens: list[int],
     prompt: Prompt,
     trimmer: Trimmer,
     to_text: Callable[[str], str],
-    cancel: threading.Event,
-    max_tokens: int,
     out: Alternatives,
-) -> str | None:
-    heal = _heal_of(prompt)
-    generation = engine.generate(
-        prompt.tokens,
-        max_tokens=max_tokens,
-        should_stop=lambda raw: trimmer.should_stop(to_text(raw)),
-        cancel=cancel,
-        temperature=SAMPLING_TEMPERATURE,
-        stop_tokens=prompt.stop_tokens,
-        **({"heal": heal} if heal else {}),  # type: ignore[call-arg]
-    )
-    return _account(out, generation, trimmer, to_text)
-
-
-def _account(
-    out: Alternatives,
-    generation: Generation,
-    trimmer: Trimmer,
-    to_text: Callable[[str], str],
+    *,
     first: str = "",
+    **options: Any,
 ) -> str | None:
-    """Count one model call, then the suggestion it gave (None when cancelled)."""
+    """One model call from `tokens`, after `first` (the raw text already written), counted
+    in `out`; the suggestion it gave, None when cancelled. `options`: GenerateOptions'."""
+    generation = engine.generate(
+        tokens,
+        should_stop=lambda raw: trimmer.should_stop(to_text(first + raw)),
+        stop_tokens=prompt.stop_tokens,
+        **options,
+    )
     out.model_calls += 1
     out.tokens_generated += generation.tokens_generated
     out.prompt_tokens_evaluated += generation.prompt_tokens_evaluated

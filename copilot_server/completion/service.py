@@ -420,7 +420,7 @@ class CompletionService:
             cancel=cancel,
             temperature=self.settings.completion.temperature,
             stop_tokens=prompt.stop_tokens,
-            **({"heal": prompt.heal} if prompt.healing.tokens else {}),
+            heal=prompt.heal,
         )
         if generation.stop_reason == "cancelled":
             self.metrics.cancelled_generations += 1

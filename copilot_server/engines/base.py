@@ -158,6 +158,22 @@ def describe(engine: object) -> dict[str, Any] | None:
     return host_status() if host_status is not None else None
 
 
+@dataclass(frozen=True)
+class GenerateOptions:
+    """How one generation runs: the keywords every engine's `generate` takes, as one value
+    (each engine builds it with `GenerateOptions(**options)`, so a misspelt keyword fails)."""
+
+    max_tokens: int
+    should_stop: StopCheck
+    # Checked between tokens: a superseded request stops within one token's time.
+    cancel: threading.Event
+    temperature: float = 0.0
+    stop_tokens: frozenset[int] = frozenset()  # end the generation as EOS does
+    # Token healing: the model writes this text first, token by token, with any
+    # tokenization of it (engines with `heals_tokens`; others never get a prompt needing it).
+    heal: str = ""
+
+
 class Engine(Protocol):
     info: ModelInfo
 
@@ -165,40 +181,20 @@ class Engine(Protocol):
 
     def detokenize(self, tokens: list[int]) -> str: ...
 
-    def generate(
-        self,
-        prompt: list[int],
-        *,
-        max_tokens: int,
-        should_stop: StopCheck,
-        cancel: threading.Event,
-        temperature: float = 0.0,
-        stop_tokens: frozenset[int] = frozenset(),
-    ) -> Generation: ...
+    def generate(self, prompt: list[int], **options: Any) -> Generation:
+        """Stream a completion of `prompt`; `options` are GenerateOptions' fields."""
+        ...
 
     def close(self) -> None: ...
 
 
 class HealingEngine(Engine, Protocol):
     """An engine that can constrain its first tokens (token healing, prompts/healing.py):
-    `generate(..., heal=text)` makes the model write `text` first, token by token, with
-    any tokenization of it. Others (remote engines) lack these and get prompts that need
-    no constraint."""
+    `generate(..., heal=text)` makes the model write `text` first. Others (remote engines)
+    lack these and get prompts that need no constraint."""
 
     heals_tokens: bool
 
     def token_pieces(self) -> list[bytes]:
         """Every token's bytes, by id (b"" for control tokens)."""
         ...
-
-    def generate(
-        self,
-        prompt: list[int],
-        *,
-        max_tokens: int,
-        should_stop: StopCheck,
-        cancel: threading.Event,
-        temperature: float = 0.0,
-        stop_tokens: frozenset[int] = frozenset(),
-        heal: str = "",
-    ) -> Generation: ...

@@ -15,9 +15,10 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from ..config import ModelSettings
-from .base import FimTokens, Generation, ModelInfo, StopCheck
+from .base import FimTokens, GenerateOptions, Generation, ModelInfo
 from .kv_reuse import plan_reuse
 from .models import ModelNotFoundError, check_gguf_header
 
@@ -189,38 +190,19 @@ class LlamaEngine:
 
     # -- generation --------------------------------------------------------------------
 
-    def generate(
-        self,
-        prompt: list[int],
-        *,
-        max_tokens: int,
-        should_stop: StopCheck,
-        cancel: threading.Event,
-        temperature: float = 0.0,
-        stop_tokens: frozenset[int] = frozenset(),
-        heal: str = "",
-    ) -> Generation:
-        """Stream tokens for `prompt` until EOS, `should_stop`, `cancel` or `max_tokens`.
+    def generate(self, prompt: list[int], **options: Any) -> Generation:
+        """Stream tokens for `prompt` until EOS, `should_stop`, `cancel` or `max_tokens`
+        (options: GenerateOptions' fields).
 
         The cancel flag is checked between tokens, so a superseded request stops within
         one token's time (~50 ms here). With `heal`, the first tokens are constrained to
         write that text (token healing; the text counts as generated).
         """
         with self._lock:
-            return self._generate_locked(
-                prompt, max_tokens, should_stop, cancel, temperature, stop_tokens, heal
-            )
+            return self._generate_locked(prompt, GenerateOptions(**options))
 
     def generate_with_lookup(
-        self,
-        prompt: list[int],
-        *,
-        source: list[int],
-        max_tokens: int,
-        should_stop: StopCheck,
-        cancel: threading.Event,
-        stop_tokens: frozenset[int] = frozenset(),
-        draft_tokens: int = 16,
+        self, prompt: list[int], *, source: list[int], draft_tokens: int = 16, **options: Any
     ):  # -> tuple[Generation, prompt_lookup.LookupStats]
         """Greedy generation with prompt-lookup drafts taken from `source` (a rewrite
         copies most of it); the cached completion prompt survives the call. See
@@ -229,31 +211,17 @@ class LlamaEngine:
 
         with self._lock:
             return lookup_generate(
-                self,
-                prompt,
-                source=source,
-                max_tokens=max_tokens,
-                should_stop=should_stop,
-                cancel=cancel,
-                stop_tokens=stop_tokens,
-                draft_tokens=draft_tokens,
+                self, prompt, GenerateOptions(**options), source=source, draft_tokens=draft_tokens
             )
 
-    def _generate_locked(
-        self,
-        prompt: list[int],
-        max_tokens: int,
-        should_stop: StopCheck,
-        cancel: threading.Event,
-        temperature: float,
-        stop_tokens: frozenset[int],
-        heal: str = "",
-    ) -> Generation:
+    def _generate_locked(self, prompt: list[int], options: GenerateOptions) -> Generation:
+        cancel, should_stop, stop_tokens = options.cancel, options.should_stop, options.stop_tokens
+        temperature = options.temperature
         llm = self._llm
         room = llm.n_ctx() - len(prompt) - 1
         if room <= 0:
             raise ValueError(f"prompt of {len(prompt)} tokens does not fit n_ctx={llm.n_ctx()}")
-        max_tokens = min(max_tokens, room)
+        max_tokens = min(options.max_tokens, room)
         reused = self._keep_moved_tokens(prompt)
         started = time.perf_counter()
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -271,7 +239,7 @@ class LlamaEngine:
             min_p=0.0,
             repeat_penalty=1.0,
             reset=True,
-            logits_processor=self._healing(heal, len(prompt)),
+            logits_processor=self._healing(options.heal, len(prompt)),
         )
         try:
             for token in stream:

@@ -20,14 +20,13 @@ from __future__ import annotations
 import codecs
 import ctypes
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..sequences import common_prefix_len
-from .base import Generation, StopCheck
+from .base import GenerateOptions, Generation
 
 if TYPE_CHECKING:
     from .llama import LlamaEngine
@@ -83,20 +82,19 @@ class DraftSource:
 def lookup_generate(
     engine: LlamaEngine,
     prompt: list[int],
+    options: GenerateOptions,
     *,
     source: list[int],
-    max_tokens: int,
-    should_stop: StopCheck,
-    cancel: threading.Event,
-    stop_tokens: frozenset[int] = frozenset(),
     draft_tokens: int = DRAFT_TOKENS,
     keep_cache: bool = True,
     is_end: Callable[[int], bool] | None = None,
 ) -> tuple[Generation, LookupStats]:
     """Greedy generation of up to `max_tokens` after `prompt`, drafting from `source`
-    (`draft_tokens=0`: the same loop without drafts, the baseline to measure against)."""
+    (`draft_tokens=0`: the same loop without drafts, the baseline to measure against).
+    Greedy and unhealed: `options.temperature` and `options.heal` are not read."""
     import numpy as np
 
+    cancel, should_stop, stop_tokens = options.cancel, options.should_stop, options.stop_tokens
     llm = engine._llm
     ctx = llm._ctx
     n_vocab = llm.n_vocab()
@@ -104,7 +102,7 @@ def lookup_generate(
     room = llm.n_ctx() - len(prompt) - 1
     if room <= 0:
         raise ValueError(f"prompt of {len(prompt)} tokens does not fit n_ctx={llm.n_ctx()}")
-    max_tokens = min(max_tokens, room - draft_tokens - 1)
+    max_tokens = min(options.max_tokens, room - draft_tokens - 1)
     stats = LookupStats()
     started = time.perf_counter()
     if cancel.is_set():

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from .base import FimTokens, Generation, ModelInfo, StopCheck, in_background_work
+from .base import FimTokens, GenerateOptions, Generation, ModelInfo, in_background_work
 from .host import HostConfig, command_line, key_for
 from .models import ModelNotFoundError
 from .remote import RemoteEngineError
@@ -440,21 +440,13 @@ class SharedEngine:
         except (ImportError, TypeError, EngineHostError) as exc:
             log.debug("token healing planned with the full vocabulary: %s", exc)
 
-    def generate(
-        self,
-        prompt: list[int],
-        *,
-        max_tokens: int,
-        should_stop: StopCheck,
-        cancel: threading.Event,
-        temperature: float = 0.0,
-        stop_tokens: frozenset[int] = frozenset(),
-        heal: str = "",
-    ) -> Generation:
+    def generate(self, prompt: list[int], **options: Any) -> Generation:
         """Stream from the host; `should_stop` answers each token before the next one is
         decoded. Completions go first in the host; work started inside
         `base.background_work()` (explain, fix) yields to them between tokens. With
         `heal`, the first tokens are constrained to write that text (as LlamaEngine)."""
+        opts = GenerateOptions(**options)
+        cancel, should_stop = opts.cancel, opts.should_stop
         if cancel.is_set():
             return Generation("", 0, len(prompt), 0, "cancelled", 0.0, 0.0)
         if len(prompt) >= self.info.n_ctx:
@@ -471,11 +463,11 @@ class SharedEngine:
                     "op": "generate",
                     "id": ident,
                     "prompt": list(prompt),
-                    "max_tokens": max_tokens,
-                    "temperature": temperature,
-                    "stop_tokens": sorted(stop_tokens),
+                    "max_tokens": opts.max_tokens,
+                    "temperature": opts.temperature,
+                    "stop_tokens": sorted(opts.stop_tokens),
                     "background": in_background_work(),
-                    "heal": heal,
+                    "heal": opts.heal,
                 }
             )
             heard = time.monotonic()

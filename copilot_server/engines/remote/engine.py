@@ -30,13 +30,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ...config import Settings
 from ...prompts import templates as prompts_templates
-from ..base import FimTokens, Generation, ModelInfo, StopCheck
+from ..base import FimTokens, GenerateOptions, Generation, ModelInfo
 from ..families import FAMILIES, family_for_name
 from .http import Chunk, Endpoint, Http, HttpStatusError, RemoteEngineError, _int, describe_oserror
 from .llama_server import llama_event
@@ -415,18 +415,11 @@ class RemoteEngine:
 
     # -- generation ----------------------------------------------------------------------
 
-    def generate(
-        self,
-        prompt: list[int],
-        *,
-        max_tokens: int,
-        should_stop: StopCheck,
-        cancel: threading.Event,
-        temperature: float = 0.0,
-        stop_tokens: frozenset[int] = frozenset(),
-    ) -> Generation:
-        """Stream a completion; the HTTP stream is closed on `should_stop` and on `cancel`."""
-        if cancel.is_set():
+    def generate(self, prompt: list[int], **options: Any) -> Generation:
+        """Stream a completion (options: GenerateOptions' fields; no token healing here);
+        the HTTP stream is closed on `should_stop` and on `cancel`."""
+        opts = GenerateOptions(**options)
+        if opts.cancel.is_set():
             return Generation("", 0, len(prompt), 0, "cancelled", 0.0, 0.0)
         served = self._served_now()
         if served.n_ctx_from_server:
@@ -436,17 +429,12 @@ class RemoteEngine:
                     f"prompt of {len(prompt)} tokens does not fit the server's context "
                     f"of {served.n_ctx}"
                 )
-            max_tokens = min(max_tokens, room)
-        stops = sorted(stop_tokens)
-        stop_texts = [text for text in map(self._memory.text_of, stops) if text]
+            opts = replace(opts, max_tokens=min(opts.max_tokens, room))
+        stop_texts = [text for text in map(self._memory.text_of, sorted(opts.stop_tokens)) if text]
         with self._health():
             if self.kind == "llama-server":
-                return self._generate_llama_server(
-                    served, prompt, max_tokens, should_stop, cancel, temperature, stop_texts
-                )
-            return self._generate_openai(
-                served, prompt, max_tokens, should_stop, cancel, temperature, stop_texts, stops
-            )
+                return self._generate_llama_server(served, prompt, opts, stop_texts)
+            return self._generate_openai(served, prompt, opts, stop_texts)
 
     def _sampling(self, served: _Served, temperature: float) -> dict[str, Any]:
         greedy = temperature == 0
@@ -458,51 +446,36 @@ class RemoteEngine:
         return sampling
 
     def _generate_openai(
-        self,
-        served: _Served,
-        prompt: list[int],
-        max_tokens: int,
-        should_stop: StopCheck,
-        cancel: threading.Event,
-        temperature: float,
-        stop_texts: list[str],
-        stop_ids: list[int],
+        self, served: _Served, prompt: list[int], opts: GenerateOptions, stop_texts: list[str]
     ) -> Generation:
         bos = served.tokenizer.bos
         text_tokens = prompt[1:] if (bos is not None and prompt[:1] == [bos]) else prompt
         body: dict[str, Any] = {
             # The server adds its own BOS to a text prompt.
             "prompt": self.detokenize(text_tokens),
-            "max_tokens": max_tokens,
+            "max_tokens": opts.max_tokens,
             "stream": True,
             "stream_options": {"include_usage": True},
-            **self._sampling(served, temperature),
+            **self._sampling(served, opts.temperature),
         }
         if served.model_id:
             body["model"] = served.model_id
         if stop_texts:
             body["stop"] = stop_texts
-        if stop_ids and served.vllm:
+        if opts.stop_tokens and served.vllm:
             # vLLM drops special tokens from the text it matches "stop" against.
-            body["stop_token_ids"] = stop_ids
-        return self._run_stream("/v1/completions", body, prompt, should_stop, cancel, openai_event)
+            body["stop_token_ids"] = sorted(opts.stop_tokens)
+        return self._run_stream("/v1/completions", body, prompt, opts, openai_event)
 
     def _generate_llama_server(
-        self,
-        served: _Served,
-        prompt: list[int],
-        max_tokens: int,
-        should_stop: StopCheck,
-        cancel: threading.Event,
-        temperature: float,
-        stop_texts: list[str],
+        self, served: _Served, prompt: list[int], opts: GenerateOptions, stop_texts: list[str]
     ) -> Generation:
         common: dict[str, Any] = {
-            "n_predict": max_tokens,
+            "n_predict": opts.max_tokens,
             "stream": True,
             "cache_prompt": True,
             "timings_per_token": True,
-            **self._sampling(served, temperature),
+            **self._sampling(served, opts.temperature),
         }
         if stop_texts:
             common["stop"] = stop_texts
@@ -516,7 +489,7 @@ class RemoteEngine:
                 **common,
             }
             try:
-                return self._run_stream("/infill", body, prompt, should_stop, cancel, llama_event)
+                return self._run_stream("/infill", body, prompt, opts, llama_event)
             except HttpStatusError as exc:
                 if exc.status not in (404, 501):
                     raise
@@ -524,7 +497,7 @@ class RemoteEngine:
                 self._infill_supported = False
         # Token ids: exactly the prompt the project built, special tokens included.
         body = {"prompt": list(prompt), **common}
-        return self._run_stream("/completion", body, prompt, should_stop, cancel, llama_event)
+        return self._run_stream("/completion", body, prompt, opts, llama_event)
 
     def _infill_layout(self, served: _Served, prompt: list[int]) -> _InfillLayout | None:
         """A Qwen-style PSM prompt split back into /infill's fields; None for any other."""
@@ -566,10 +539,10 @@ class RemoteEngine:
         path: str,
         body: dict[str, Any],
         prompt: list[int],
-        should_stop: StopCheck,
-        cancel: threading.Event,
+        opts: GenerateOptions,
         parse: Callable[[dict[str, Any]], Chunk],
     ) -> Generation:
+        cancel, should_stop = opts.cancel, opts.should_stop
         started = time.perf_counter()
         stream = self._http.stream(path, body, cancel)
         if stream is None:
