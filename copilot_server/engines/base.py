@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import astuple, dataclass, field
 from typing import Any, Protocol
 
 from .tokens import token_cache
@@ -29,6 +29,39 @@ class FimTokens:
     @property
     def available(self) -> bool:
         return None not in (self.prefix, self.suffix, self.middle)
+
+
+@dataclass(frozen=True)
+class FimLayout:
+    """A fill-in-the-middle prompt as the texts it lays out, for a server that lays FIM
+    prompts out itself (llama-server's /infill) and takes texts rather than tokens."""
+
+    prefix: str
+    suffix: str
+    middle: str  # the typed part of the cursor's line, after the middle marker
+    files: tuple[tuple[str, str], ...]  # other files as (path, text), in prompt order
+    # The FIM ids the tokens were written with (repo_name, file_sep: None where unused).
+    markers: FimTokens
+
+    def marked_like(self, fim: FimTokens) -> bool:
+        """Written with `fim`'s markers: a server writes its own model's markers, so a
+        prompt laid out with another family's must go to it as tokens."""
+        used, own = astuple(self.markers), astuple(fim)
+        return fim.available and all(u is None or u == o for u, o in zip(used, own, strict=True))
+
+
+class LaidOutTokens(list[int]):
+    """A FIM prompt's token ids carrying the layout they spell. The Engine protocol takes
+    token ids; an engine whose server lays the prompt out again reads `layout_of` instead of
+    parsing the tokens back. A copy or a slice is a plain list: tokens only."""
+
+    def __init__(self, tokens: Iterable[int], layout: FimLayout) -> None:
+        super().__init__(tokens)
+        self.layout = layout
+
+
+def layout_of(prompt: list[int]) -> FimLayout | None:
+    return prompt.layout if isinstance(prompt, LaidOutTokens) else None
 
 
 @dataclass(frozen=True)

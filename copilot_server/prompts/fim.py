@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..context import Context
-from ..engines.base import Engine, capabilities_of
+from ..engines.base import Engine, FimLayout, FimTokens, LaidOutTokens, capabilities_of
 from .chat import build_chat_prompt
 from .healing import NO_HEALING
 from .prompt import REPO_NAME, Prompt, PromptPart
@@ -37,26 +37,30 @@ def _with_snippet_preamble(ctx: Context) -> Context:
 
 def _repo_context(
     engine: Engine, ctx: Context, t: Template
-) -> tuple[list[int], list[PromptPart], str]:
-    """Tokens for other files (Qwen/StarCoder2/CodeGemma layouts) and the text that must
-    lead the prefix (StarCoder2 names the current file right after <fim_prefix>)."""
+) -> tuple[list[int], list[PromptPart], str, tuple[tuple[str, str], ...]]:
+    """Tokens for other files (Qwen/StarCoder2/CodeGemma layouts), the text that must lead
+    the prefix (StarCoder2 names the current file right after <fim_prefix>), and the
+    other files as (path, text)."""
     tokens: list[int] = []
     parts: list[PromptPart] = []
+    files: list[tuple[str, str]] = []
     style = t.family.repo_style if t.family else "qwen"
     if t.repo_name is not None:
         name = tok(engine, REPO_NAME if style == "starcoder2" else REPO_NAME + "\n")
         tokens += [t.repo_name] + name
     for snippet in ctx.snippets:
-        chunk = tok(engine, f"{snippet.path}\n{snippet.text.rstrip()}\n")
+        text = f"{snippet.text.rstrip()}\n"
+        chunk = tok(engine, f"{snippet.path}\n{text}")
         tokens += [t.file_sep] + chunk
         parts.append(PromptPart(snippet.kind, snippet.text, len(chunk)))
+        files.append((snippet.path, text))
     assert t.file_sep is not None
     if style == "starcoder2":
         # <file_sep><fim_prefix>path\nprefix… as in the StarCoder2 paper's repo format.
         tokens.append(t.file_sep)
-        return tokens, parts, f"{ctx.path}\n"
+        return tokens, parts, f"{ctx.path}\n", tuple(files)
     tokens += [t.file_sep] + tok(engine, f"{ctx.path}\n")
-    return tokens, parts, ""
+    return tokens, parts, "", tuple(files)
 
 
 def _prefix_first(engine: Engine, ctx: Context, t: Template) -> Prompt:
@@ -65,9 +69,12 @@ def _prefix_first(engine: Engine, ctx: Context, t: Template) -> Prompt:
     tokens: list[int] = [t.bos] if t.bos is not None else []
     parts: list[PromptPart] = []
     lead = ""
+    files: tuple[tuple[str, str], ...] = ()
+    markers = FimTokens(t.prefix, t.suffix, t.middle)
     if ctx.snippets and t.file_sep is not None:
-        repo, parts, lead = _repo_context(engine, ctx, t)
+        repo, parts, lead, files = _repo_context(engine, ctx, t)
         tokens += repo
+        markers = FimTokens(t.prefix, t.suffix, t.middle, t.repo_name, t.file_sep)
     else:
         ctx = _with_snippet_preamble(ctx)
     line = ctx.line_prefix
@@ -86,6 +93,11 @@ def _prefix_first(engine: Engine, ctx: Context, t: Template) -> Prompt:
         PromptPart("suffix", suffix_text, len(suffix_tokens)),
         PromptPart("line", line, len(middle_tokens)),
     ]
+    # The texts go along for servers that lay the prompt out themselves (llama-server's
+    # /infill). Not when the prefix names the file (StarCoder2: /infill cannot say that)
+    # or when healing took typed text back (the model must write it: tokens only).
+    if not lead and not healing.tokens:
+        tokens = LaidOutTokens(tokens, FimLayout(prefix_text, suffix_text, line, files, markers))
     return Prompt(
         tokens=tokens,
         template=t.name,

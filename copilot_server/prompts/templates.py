@@ -336,13 +336,20 @@ def describe_template(engine: Engine, setting: str = "auto") -> str:
 
 # -- template choice, once per engine and setting ----------------------------------------
 
+# engine -> (the ModelInfo its templates were resolved for, {setting: template}). A remote
+# engine's server may come to serve another model: its engine then has a new `info`.
 _resolved: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def template_for(engine: Engine, setting: str = "auto") -> Template:
-    """The engine's template for `setting`, resolved once and logged when first chosen."""
+    """The engine's template for `setting`, resolved once per model it serves and logged
+    when first chosen."""
+    info = engine.info
     try:
-        cache = _resolved.setdefault(engine, {})
+        entry = _resolved.get(engine)
+        if entry is None or entry[0] is not info:
+            entry = _resolved[engine] = (info, {})
+        cache = entry[1]
     except TypeError:  # an engine that cannot be weakly referenced: resolve every time
         cache = {}
     template = cache.get(setting)

@@ -30,17 +30,16 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ...config import Settings
-from ...prompts import templates as prompts_templates
 from ..base import FimTokens, GenerateOptions, Generation, ModelInfo
 from ..families import FAMILIES, family_for_name
+from . import llama_server, openai
 from .http import Chunk, Endpoint, Http, HttpStatusError, RemoteEngineError, _int, describe_oserror
-from .llama_server import llama_event
-from .openai import openai_event
+from .served import Request, Served
 from .tokenizers import (
     PROBE_TEXT,
     TOKEN_MEMORY_SIZE,
@@ -56,39 +55,8 @@ log = logging.getLogger(__name__)
 
 
 DEFAULT_URLS = {"llama-server": "http://127.0.0.1:8080", "openai": "http://127.0.0.1:8000"}
-
-
-@dataclass
-class _Served:
-    """What the probe learned about the server and its model."""
-
-    model_id: str | None
-    models: list[str]
-    tokenizer: Tokenizer
-    fim: FimTokens
-    n_ctx: int
-    n_ctx_from_server: bool
-    n_ctx_train: int
-    chat_template: str | None
-    metadata: dict[str, str] = field(default_factory=dict)
-    server_api: str = ""  # the tokenize API that answered: tells the server's make
-
-    @property
-    def llama_cpp(self) -> bool:
-        """llama-server or llama-cpp-python's server (they take llama.cpp's sampling)."""
-        return self.server_api.startswith("llama")
-
-    @property
-    def vllm(self) -> bool:
-        return self.server_api.startswith("vLLM")
-
-
-@dataclass
-class _InfillLayout:
-    prefix: str
-    suffix: str
-    middle: str
-    extra: list[dict[str, str]]
+# engine.kind -> the module that builds its request bodies and reads its stream.
+BACKENDS = {"llama-server": llama_server, "openai": openai}
 
 
 class RemoteEngine:
@@ -108,12 +76,14 @@ class RemoteEngine:
         self._settings = settings
         self._endpoint = Endpoint.parse(engine.url or DEFAULT_URLS[engine.kind])
         self._http = Http(self._endpoint, engine.api_key_env, engine.timeout_s, engine.retries)
-        self._served: _Served | None = None
-        self._info: ModelInfo | None = None
+        self._served: Served | None = None
+        self._info: ModelInfo | None = None  # a new one for each model served: see template_for
+        self._unprobed_info = self._placeholder_info()
         self._recheck = False
         self._probe_lock = threading.Lock()
         self._memory = TokenMemory(TOKEN_MEMORY_SIZE)
-        self._infill_supported = True
+        # Paths this server answered 404/501 to while another body could follow (/infill).
+        self._unsupported: set[str] = set()
         # The last failure, for the status; None while the server answers.
         self.error: str | None = None
         log.info("remote engine: %s at %s", self.kind, self._endpoint.display)
@@ -131,9 +101,11 @@ class RemoteEngine:
 
     @property
     def info(self) -> ModelInfo:
-        info = self._info
-        if info is not None:
-            return info
+        return self._info or self._unprobed_info
+
+    def _placeholder_info(self) -> ModelInfo:
+        """Before the server answers: no FIM tokens, the configured context. One object,
+        so what is cached against it (the prompt template) stays until the probe."""
         name = self._settings.engine.model_name or f"model server {self.url}"
         return ModelInfo(
             path=self.url,
@@ -151,7 +123,7 @@ class RemoteEngine:
             metadata={"engine": self.kind, "url": self.url, "probed": "false"},
         )
 
-    def _make_info(self, served: _Served) -> ModelInfo:
+    def _make_info(self, served: Served) -> ModelInfo:
         name = _display_name(served.model_id) or self._settings.engine.model_name or self.url
         metadata = dict(served.metadata)
         metadata.setdefault("general.name", name)
@@ -183,7 +155,7 @@ class RemoteEngine:
             metadata=metadata,
         )
 
-    def _served_now(self) -> _Served:
+    def _served_now(self) -> Served:
         served = self._served
         if served is not None and not self._recheck:
             return served
@@ -201,13 +173,12 @@ class RemoteEngine:
                 self._memory.clear()
                 with self._health():
                     served = self._probe()
-                self._infill_supported = True
+                self._unsupported.clear()
                 old, self._served = self._served, served
                 self._info = self._make_info(served)
                 if old is not None:
                     if old.tokenizer is not served.tokenizer:
                         old.tokenizer.close()
-                    _forget_templates(self)  # another model: its special tokens differ
                 log.info(
                     "model server %s: model %s, tokenizer %s, FIM tokens %s",
                     self.url,
@@ -253,7 +224,7 @@ class RemoteEngine:
                     meta.update(entry["meta"])  # llama-server: n_ctx_train, n_params, ...
         return chosen, models, meta
 
-    def _probe(self) -> _Served:
+    def _probe(self) -> Served:
         model_id, models, meta = self._list_models()
         props: dict[str, Any] = {}
         if self.kind == "llama-server":
@@ -274,7 +245,7 @@ class RemoteEngine:
         chat_template = props.get("chat_template")
         if not isinstance(chat_template, str) or not chat_template:
             chat_template = tokenizer.metadata.get("tokenizer.chat_template")
-        return _Served(
+        return Served(
             model_id=model_id,
             models=models,
             tokenizer=tokenizer,
@@ -431,108 +402,22 @@ class RemoteEngine:
                 )
             opts = replace(opts, max_tokens=min(opts.max_tokens, room))
         stop_texts = [text for text in map(self._memory.text_of, sorted(opts.stop_tokens)) if text]
+        backend = BACKENDS[self.kind]
         with self._health():
-            if self.kind == "llama-server":
-                return self._generate_llama_server(served, prompt, opts, stop_texts)
-            return self._generate_openai(served, prompt, opts, stop_texts)
-
-    def _sampling(self, served: _Served, temperature: float) -> dict[str, Any]:
-        greedy = temperature == 0
-        sampling: dict[str, Any] = {"temperature": temperature, "top_p": 1.0 if greedy else 0.95}
-        if served.llama_cpp:
-            # The in-process engine's sampling: llama.cpp servers would otherwise add their
-            # default repeat penalty (1.1) and min-p. Others get only standard fields.
-            sampling.update(top_k=1 if greedy else 40, min_p=0.0, repeat_penalty=1.0)
-        return sampling
-
-    def _generate_openai(
-        self, served: _Served, prompt: list[int], opts: GenerateOptions, stop_texts: list[str]
-    ) -> Generation:
-        bos = served.tokenizer.bos
-        text_tokens = prompt[1:] if (bos is not None and prompt[:1] == [bos]) else prompt
-        body: dict[str, Any] = {
-            # The server adds its own BOS to a text prompt.
-            "prompt": self.detokenize(text_tokens),
-            "max_tokens": opts.max_tokens,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            **self._sampling(served, opts.temperature),
-        }
-        if served.model_id:
-            body["model"] = served.model_id
-        if stop_texts:
-            body["stop"] = stop_texts
-        if opts.stop_tokens and served.vllm:
-            # vLLM drops special tokens from the text it matches "stop" against.
-            body["stop_token_ids"] = sorted(opts.stop_tokens)
-        return self._run_stream("/v1/completions", body, prompt, opts, openai_event)
-
-    def _generate_llama_server(
-        self, served: _Served, prompt: list[int], opts: GenerateOptions, stop_texts: list[str]
-    ) -> Generation:
-        common: dict[str, Any] = {
-            "n_predict": opts.max_tokens,
-            "stream": True,
-            "cache_prompt": True,
-            "timings_per_token": True,
-            **self._sampling(served, opts.temperature),
-        }
-        if stop_texts:
-            common["stop"] = stop_texts
-        layout = self._infill_layout(served, prompt) if self._infill_supported else None
-        if layout is not None:
-            body = {
-                "input_prefix": layout.prefix,
-                "input_suffix": layout.suffix,
-                "input_extra": layout.extra,
-                "prompt": layout.middle,
-                **common,
-            }
-            try:
-                return self._run_stream("/infill", body, prompt, opts, llama_event)
-            except HttpStatusError as exc:
-                if exc.status not in (404, 501):
-                    raise
-                log.info("model server %s: no /infill for this model; using /completion", self.url)
-                self._infill_supported = False
-        # Token ids: exactly the prompt the project built, special tokens included.
-        body = {"prompt": list(prompt), **common}
-        return self._run_stream("/completion", body, prompt, opts, llama_event)
-
-    def _infill_layout(self, served: _Served, prompt: list[int]) -> _InfillLayout | None:
-        """A Qwen-style PSM prompt split back into /infill's fields; None for any other."""
-        fim = served.fim
-        if not fim.available:
-            return None
-        bos = served.tokenizer.bos
-        if bos is not None and prompt[:1] == [bos]:
-            prompt = prompt[1:]  # llama-server adds its own
-        ids = (fim.prefix, fim.suffix, fim.middle, fim.repo_name, fim.file_sep)
-        markers = {t for t in ids if t is not None}
-        segments: list[tuple[int | None, list[int]]] = [(None, [])]
-        for token in prompt:
-            if token in markers:
-                segments.append((token, []))
-            else:
-                segments[-1][1].append(token)
-        if segments.pop(0)[1]:
-            return None
-        if [marker for marker, _ in segments[-3:]] != [fim.prefix, fim.suffix, fim.middle]:
-            return None
-        head = segments[:-3]
-        if head and fim.repo_name is not None and head[0][0] == fim.repo_name:
-            head = head[1:]
-        if any(marker != fim.file_sep for marker, _ in head):
-            return None
-        if head and not head[-1][1]:
-            return None  # StarCoder2's layout names the file inside the prefix
-        texts = [self.detokenize(run) for _, run in segments[-3:]]
-        extra = []
-        # The last file separator introduces the current file; llama-server writes its own.
-        for _, run in head[:-1]:
-            filename, _, text = self.detokenize(run).partition("\n")
-            extra.append({"filename": filename, "text": text})
-        return _InfillLayout(prefix=texts[0], suffix=texts[1], middle=texts[2], extra=extra)
+            request = Request(served, prompt, opts, stop_texts, self.detokenize)
+            bodies = [(p, b) for p, b in backend.bodies(request) if p not in self._unsupported]
+            *preferred, (last_path, last_body) = bodies
+            for path, body in preferred:
+                try:
+                    return self._run_stream(path, body, prompt, opts, backend.chunk)
+                except HttpStatusError as exc:
+                    if exc.status not in (404, 501):
+                        raise
+                    log.info(
+                        "model server %s: no %s for this model; using %s", self.url, path, last_path
+                    )
+                    self._unsupported.add(path)
+            return self._run_stream(last_path, last_body, prompt, opts, backend.chunk)
 
     def _run_stream(
         self,
@@ -680,14 +565,6 @@ def _same_model(wanted: str, served: str) -> bool:
     if wanted == served:
         return True
     return (_display_name(wanted) or "").lower() == (_display_name(served) or "").lower()
-
-
-def _forget_templates(engine: RemoteEngine) -> None:
-    """Drop the prompt template prompts.py resolved for the model served before."""
-
-    resolved = getattr(prompts_templates, "_resolved", None)
-    if resolved is not None:
-        resolved.pop(engine, None)
 
 
 def create_remote_engine(settings: Settings) -> RemoteEngine:
