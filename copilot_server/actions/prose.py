@@ -1,9 +1,12 @@
-"""Prose stop rules for explanations."""
+"""Prose stop rules for explanations, run by the one rule runner (trimming/runner.py):
+each answers None (go on) or the number of characters to keep."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+from ..trimming.runner import decide
 
 _SENTENCE_END = re.compile(r"[.!?](?=\s)")
 _NOT_AN_END = ("e.g.", "i.e.", "etc.", "vs.")
@@ -99,12 +102,11 @@ class ProseTrimmer:
         )
 
     def should_stop(self, text: str) -> bool:
-        for rule in PROSE_RULES:
-            cut = rule(text, self)
-            if cut is not None:
-                self.cut, self.fired = cut, rule.__name__
-                return True
-        return False
+        verdict = decide(PROSE_RULES, text, self)
+        if verdict is None:
+            return False
+        self.cut, self.fired = verdict.cut, verdict.rule
+        return True
 
     def finish(self, text: str, truncated: bool) -> str:
         """The explanation to show: cut where a rule fired; a reply the token budget cut

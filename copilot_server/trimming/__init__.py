@@ -4,7 +4,8 @@ Each stream rule is a small named function over what was generated so far. It an
 None (go on) or the number of lines to keep: the engine stops, and the suggestion is
 cut back to those lines. Rules only look at complete lines (plus a partial last line
 where its start already decides), so a decision never depends on how the model split
-its tokens. When several rules fire, the shortest cut wins.
+its tokens. When several rules fire, the shortest cut wins (trimming/runner.py, which
+also runs the explanation's prose rules).
 
 `finish` then tidies the text (trailing blanks, closers the suffix already has) and
 re-parses the window — prefix + suggestion + suffix — with tree-sitter: a suggestion

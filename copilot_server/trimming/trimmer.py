@@ -8,6 +8,7 @@ from .chat import skip_lead_in
 from .cleanup import tidy
 from .request import Rule, Seen, TrimRequest
 from .rules import STREAM_RULES
+from .runner import decide
 from .syntax_check import syntax_cut_back
 
 
@@ -27,14 +28,10 @@ class Trimmer:
         body = skip_lead_in(self.request, text)
         lines = body.split("\n")
         seen = Seen(lines, len(lines) if final else len(lines) - 1, self.pieces, final)
-        best: tuple[int, str] | None = None
-        for rule in self.rules:
-            keep = rule(self.request, seen)
-            if keep is not None and (best is None or keep < best[0]):
-                best = (keep, rule.__name__)
-        if best is None:
+        verdict = decide(self.rules, self.request, seen)
+        if verdict is None:
             return False
-        self.cut_lines, self.fired = best
+        self.cut_lines, self.fired = verdict.cut, verdict.rule
         return True
 
     def should_stop(self, text: str) -> bool:
