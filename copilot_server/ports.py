@@ -1,5 +1,6 @@
 """The client port: what the features may ask of the editor on the other end (notify,
-log, show a message, show progress, apply an edit), as plain values and no LSP library.
+log, show a message, show progress, apply an edit, read its settings and workspace
+folders), as plain values and no LSP library.
 
 lsp/client_port.py is the one implementation; features below lsp/ take a port, never the
 server, so they can be imported and tested alone (tests/port_fake.py records the calls).
@@ -69,3 +70,10 @@ class ClientPort(Protocol):
 
     async def apply_edit(self, edit: Any, label: str) -> bool:
         """Ask the client to apply a workspace edit (built at the LSP edge); applied?"""
+
+    async def configuration(self, section: str) -> Any:
+        """The client's settings under `section` (workspace/configuration), or None where
+        it cannot say (no support, no answer, an error)."""
+
+    def workspace_folders(self) -> list[str]:
+        """The local folders of the client's workspace (its root when it has no folders)."""

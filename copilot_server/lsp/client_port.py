@@ -14,6 +14,7 @@ from pygls.lsp.server import LanguageServer
 
 from ..documents.positions import Encoding
 from ..ports import ClientFeatures, MessageLevel
+from .convert import workspace_folders
 
 log = logging.getLogger(__name__)
 
@@ -124,3 +125,21 @@ class PyglsClientPort:
             types.ApplyWorkspaceEditParams(edit=edit, label=label)
         )
         return bool(result and result.applied)
+
+    async def configuration(self, section: str) -> Any:
+        if not self.features.configuration:
+            return None
+        try:
+            result = await asyncio.wait_for(
+                self._server.workspace_configuration_async(
+                    types.ConfigurationParams(items=[types.ConfigurationItem(section=section)])
+                ),
+                timeout=5,
+            )
+        except Exception as exc:  # a client that fails this request must not stop us
+            log.warning("workspace/configuration failed: %s", exc)
+            return None
+        return result[0] if result else None
+
+    def workspace_folders(self) -> list[str]:
+        return workspace_folders(self._server.workspace)
