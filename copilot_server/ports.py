@@ -38,6 +38,10 @@ class ClientFeatures:
     inline_completion: bool = False
 
 
+# What a cancellable progress calls when the user cancels it.
+OnCancel = Callable[[], None]
+
+
 class Progress(Protocol):
     """One work-done progress shown by the client."""
 
@@ -59,14 +63,10 @@ class ClientPort(Protocol):
     def show_message(self, level: MessageLevel, message: str) -> None: ...
 
     async def begin_progress(
-        self,
-        title: str,
-        *,
-        message: str | None = None,
-        cancellable: bool = False,
-        on_cancel: Callable[[], None] | None = None,
+        self, title: str, *, message: str | None = None, on_cancel: OnCancel | None = None
     ) -> Progress | None:
-        """A progress the client shows, or None where it cannot (no support, no answer)."""
+        """A progress the client shows, or None where it cannot (no support, no answer).
+        With `on_cancel` the user may cancel it (called on the loop when they do)."""
 
     async def apply_edit(self, edit: Any, label: str) -> bool:
         """Ask the client to apply a workspace edit (built at the LSP edge); applied?"""

@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from ..documents.positions import Encoding
-from ..ports import ClientFeatures, MessageLevel
+from ..ports import ClientFeatures, MessageLevel, OnCancel
 from .convert import workspace_folders
 
 log = logging.getLogger(__name__)
@@ -93,13 +92,9 @@ class PyglsClientPort:
         )
 
     async def begin_progress(
-        self,
-        title: str,
-        *,
-        message: str | None = None,
-        cancellable: bool = False,
-        on_cancel: Callable[[], None] | None = None,
+        self, title: str, *, message: str | None = None, on_cancel: OnCancel | None = None
     ) -> _PyglsProgress | None:
+        cancellable = on_cancel is not None
         if not self.features.work_done_progress:
             return None
         token = f"copilot-server-{uuid.uuid4().hex[:8]}"

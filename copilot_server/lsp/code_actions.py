@@ -158,7 +158,7 @@ def _progress(port: ClientPort):  # noqa: ANN202 - an actions.service.ProgressFa
     async def progress(
         title: str, cancel: threading.Event, budget: int
     ) -> AsyncIterator[TokenCallback]:
-        shown = await port.begin_progress(title, cancellable=True, on_cancel=cancel.set)
+        shown = await port.begin_progress(title, on_cancel=cancel.set)
         if shown is None:
             yield lambda n: None
             return
