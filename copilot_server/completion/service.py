@@ -433,7 +433,9 @@ class CompletionService:
             and capabilities_of(engine).branches  # a remote engine would pay a whole request
             and not cancel.is_set()
         ):
-            text = self._instead_of_suffix(engine, prompt, trimmer, cancel, heal, generation)
+            text = self._instead_of_suffix(
+                engine, prompt, trimmer.request, cancel, heal, generation
+            )
         generation.trim_ms = _ms(started)
         generation.stop_ms = stop_ms
         if early is not None:
@@ -444,7 +446,7 @@ class CompletionService:
         self,
         engine: Engine,
         prompt: Prompt,
-        trimmer: Trimmer,
+        trim: TrimRequest,
         cancel: threading.Event,
         heal: str,
         generation: Generation,
@@ -459,7 +461,7 @@ class CompletionService:
         found = alternatives.generate(
             engine,
             prompt,
-            lambda: Trimmer(trimmer.request),
+            lambda: Trimmer(trim),
             lambda raw: healed(raw, heal),
             cancel,
             count=1,

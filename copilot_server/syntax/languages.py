@@ -224,18 +224,28 @@ def parser_for(language_id: str):  # -> tree_sitter.Parser | None
 # -- query files ---------------------------------------------------------------------------
 
 _INHERIT = "; inherit-tags:"
+# A language whose grammar extends another's (TypeScript JavaScript's, C++ C's) takes that
+# language's query of the same kind first and adds its own patterns, instead of a copy.
+_INHERIT_QUERIES = "; inherits:"
 
 
 def query_source(spec: LanguageSpec, kind: str) -> str:
-    """The text of grammars/<language>/<kind>.scm with inherited wheel tags expanded."""
-    folder = resources.files("copilot_server.syntax") / "grammars" / (spec.queries or spec.name)
-    path = folder / f"{kind}.scm"
+    """The text of grammars/<language>/<kind>.scm with inherited queries and wheel tags
+    expanded."""
+    return _query_text(spec.queries or spec.name, kind)
+
+
+def _query_text(folder_name: str, kind: str) -> str:
+    path = resources.files("copilot_server.syntax") / "grammars" / folder_name / f"{kind}.scm"
     if not path.is_file():
         return ""
     text = path.read_text(encoding="utf-8")
     inherited: list[str] = []
     for line in text.splitlines():
-        if line.startswith(_INHERIT):
+        if line.startswith(_INHERIT_QUERIES):
+            for language in line[len(_INHERIT_QUERIES) :].split():
+                inherited.append(_query_text(language, kind))
+        elif line.startswith(_INHERIT):
             for module in line[len(_INHERIT) :].split():
                 inherited.append(definition_patterns(wheel_tags(module)))
     return "\n".join([*inherited, text])

@@ -1,5 +1,6 @@
-; Written for the context engine (see c/definitions.scm); qualified names ("C::m") are
-; looked up by their last part.
+; inherits: c
+; C's definitions, and C++'s own: qualified names ("C::m", looked up by their last part),
+; methods, classes and aliases.
 (function_definition
   declarator: (function_declarator
     declarator: [(identifier) (field_identifier) (qualified_identifier) (destructor_name)] @name)) @definition.function
@@ -21,26 +22,5 @@
   name: (type_identifier) @name
   body: (_)) @definition.class
 
-(struct_specifier
-  name: (type_identifier) @name
-  body: (_)) @definition.class
-
-(union_specifier
-  name: (type_identifier) @name
-  body: (_)) @definition.class
-
-(enum_specifier
-  name: (type_identifier) @name
-  body: (_)) @definition.type
-
-(type_definition
-  declarator: (type_identifier) @name) @definition.type
-
 (alias_declaration
   name: (type_identifier) @name) @definition.type
-
-(preproc_def
-  name: (identifier) @name) @definition.macro
-
-(preproc_function_def
-  name: (identifier) @name) @definition.macro
