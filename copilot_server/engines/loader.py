@@ -176,13 +176,13 @@ class EngineLoader:
             from .profiles import measure_in_background
 
             self.measurement = measure_in_background(self._settings, engine, self._last_wanted)
-        self._engine = engine
         self.load_seconds = time.perf_counter() - started
+        message = f"{engine.info.name} loaded in {self.load_seconds:.1f}s"
+        note = self._profile_note()  # before publishing: the engine and "ready" come together
+        self._engine = engine
         watch = getattr(engine, "watch", None)
         if watch is not None:  # the shared engine: its host went away or a new one serves
             watch(lambda message: self._set_state(EngineState("ready", message)))
-        message = f"{engine.info.name} loaded in {self.load_seconds:.1f}s"
-        note = self._profile_note()
         self._set_state(EngineState("ready", f"{message}. {note}" if note else message))
         self._loaded(generation)
 
