@@ -1,5 +1,5 @@
-"""Params as plain dicts and lists: pygls hands over the params of a method it has no
-type for (the `copilot/*` notifications) as nested namedtuples; the features read dicts."""
+"""Params as plain dicts and lists: the LSP layer hands over the params of a method it has
+no type for (the `copilot/*` notifications) as nested namedtuples; the features read dicts."""
 
 from __future__ import annotations
 
