@@ -74,6 +74,13 @@ export class SuggestionModes implements vscode.Disposable {
     if (ms !== undefined) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
+        // Timers run on a monotonic clock and `now()` reads the wall clock: a timer may fire
+        // a moment before the snooze ends by `now()`, and the status would keep the clock.
+        const left = this.until === undefined ? 0 : this.until - this.now();
+        if (left > 0) {
+          this.schedule(left);
+          return;
+        }
         this.changed.fire();
       }, ms);
       this.timer.unref?.();
